@@ -1,0 +1,77 @@
+import Foundation
+import Synchronization
+
+/// What a helper process printed and how it ended.
+struct HelperOutput: Sendable {
+    var status: Int32
+    var stdout: Data
+    var stderr: Data
+}
+
+/// Runs a short-lived helper program without blocking the caller's thread: the process's
+/// termination and its pipes are awaited through continuations.
+enum HelperProcess {
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    static func run(executable: String, arguments: [String], input: Data, searchPath: String) async throws(Failure) -> HelperOutput {
+        guard let path = searchPath.split(separator: ":").lazy
+            .map({ "\($0)/\(executable)" })
+            .first(where: { FileManager.default.isExecutableFile(atPath: $0) })
+        else {
+            throw Failure(description: "\(executable) not found in PATH")
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        let stdin = Pipe(), stdout = Pipe(), stderr = Pipe()
+        process.standardInput = stdin
+        process.standardOutput = stdout
+        process.standardError = stderr
+        let outTask = Task { await readAll(stdout.fileHandleForReading) }
+        let errTask = Task { await readAll(stderr.fileHandleForReading) }
+        let status: Int32
+        do {
+            status = try await withCheckedThrowingContinuation { (cont: CheckedContinuation<Int32, any Error>) in
+                process.terminationHandler = { p in cont.resume(returning: p.terminationStatus) }
+                do {
+                    try process.run()
+                } catch {
+                    process.terminationHandler = nil
+                    cont.resume(throwing: error)
+                    return
+                }
+                stdin.fileHandleForWriting.write(input)
+                try? stdin.fileHandleForWriting.close()
+            }
+        } catch {
+            outTask.cancel()
+            errTask.cancel()
+            throw Failure(description: "cannot start \(path): \(error.localizedDescription)")
+        }
+        return HelperOutput(status: status, stdout: await outTask.value, stderr: await errTask.value)
+    }
+
+    /// Reads a pipe to its end through the handle's readability callback.
+    private static func readAll(_ handle: FileHandle) async -> Data {
+        await withCheckedContinuation { (cont: CheckedContinuation<Data, Never>) in
+            let box = DataBox()
+            handle.readabilityHandler = { h in
+                let chunk = h.availableData
+                if chunk.isEmpty {
+                    h.readabilityHandler = nil
+                    cont.resume(returning: box.take())
+                } else {
+                    box.append(chunk)
+                }
+            }
+        }
+    }
+}
+
+private final class DataBox: Sendable {
+    private let data = Mutex(Data())
+    func append(_ d: Data) { data.withLock { $0.append(d) } }
+    func take() -> Data { data.withLock { $0 } }
+}

@@ -1,0 +1,228 @@
+import AsyncHTTPClient
+import Foundation
+import KilnOCI
+import NIOCore
+import NIOFileSystem
+import NIOHTTP1
+
+/// How a blob came to be in the target repository.
+public enum BlobPushOutcome: Sendable, Hashable {
+    /// The repository already had it (HEAD answered 200).
+    case existed
+    /// The registry linked it from another repository (cross-repository mount).
+    case mounted(from: String)
+    /// Its bytes were uploaded.
+    case uploaded
+}
+
+extension RegistryClient {
+    /// Puts the blob stored in the file at `path` into `repository`, as cheaply as possible:
+    /// nothing when it is already there, a cross-repository mount when a repository of the same
+    /// registry in `mountCandidates` holds it, else an upload streamed from the file.
+    ///
+    /// Blobs up to ``RegistryConfiguration/chunkSize`` go in one PUT; larger ones in PATCH
+    /// chunks. After a failure the upload resumes from the offset the registry reports, or
+    /// starts over when the registry has dropped the upload session.
+    @discardableResult
+    public func pushBlob(
+        _ descriptor: Descriptor, fromFile path: String, to repository: Reference,
+        mountCandidates: [Reference] = [], skipExistenceCheck: Bool = false
+    ) async throws(RegistryError) -> BlobPushOutcome {
+        if !skipExistenceCheck, try await blobSize(descriptor.digest, in: repository) != nil {
+            return .existed
+        }
+        var location: String?
+        for source in mountCandidates where source.apiHost == repository.apiHost && source.repository != repository.repository {
+            switch try await mount(descriptor.digest, from: source, to: repository) {
+            case .mounted: return .mounted(from: source.repository)
+            case .session(let loc): location = loc
+            }
+            if location != nil { break }
+        }
+        let start = location
+        do {
+            try await session.withTransferPermit(host: repository.apiHost) {
+                try await self.upload(descriptor, path: path, to: repository, initialLocation: start)
+            }
+        } catch let e as RegistryError {
+            throw e
+        } catch {
+            throw RegistryError.localIO(path: path, reason: "\(error)")
+        }
+        return .uploaded
+    }
+
+    /// Pushes small in-memory content (a config, a cache config) as a blob.
+    @discardableResult
+    public func pushBlob(_ data: Data, mediaType: String, to repository: Reference) async throws(RegistryError) -> Descriptor {
+        let descriptor = Descriptor(mediaType: mediaType, digest: Digest.of(data), size: Int64(data.count))
+        if try await blobSize(descriptor.digest, in: repository) != nil { return descriptor }
+        let location = try await startUpload(repository)
+        try await finishUpload(location: location, digest: descriptor.digest, body: .bytes(data), repository: repository, retryable: true)
+        return descriptor
+    }
+
+    enum MountResult {
+        case mounted
+        case session(String)
+    }
+
+    /// `POST …/blobs/uploads/?mount=DIGEST&from=REPO`: 201 means linked; 202 opens an upload
+    /// session instead (the source lacks the blob or the registry does not mount).
+    func mount(_ digest: Digest, from source: Reference, to target: Reference) async throws(RegistryError) -> MountResult {
+        let u = url(target, "blobs/uploads/?mount=\(digest)&from=\(source.repository)")
+        let resp = try await session.send(RegistryRequest(
+            method: .POST, url: u, host: target.apiHost,
+            scopes: [.push(target.repository), .pull(source.repository)],
+            accept: [201, 202], what: "blob upload to \(target.name)"))
+        await session.drain(resp)
+        if resp.status.code == 201 { return .mounted }
+        guard let loc = resp.headers.first(name: "Location"), let next = session.resolve(loc, against: u) else {
+            throw RegistryError.invalidResponse(url: u, reason: "202 without a Location header")
+        }
+        return .session(next)
+    }
+
+    func startUpload(_ repository: Reference) async throws(RegistryError) -> String {
+        let u = url(repository, "blobs/uploads/")
+        let resp = try await session.send(RegistryRequest(
+            method: .POST, url: u, host: repository.apiHost, scopes: [.push(repository.repository)],
+            accept: [202], what: "blob upload to \(repository.name)"))
+        await session.drain(resp)
+        guard let loc = resp.headers.first(name: "Location"), let next = session.resolve(loc, against: u) else {
+            throw RegistryError.invalidResponse(url: u, reason: "202 without a Location header")
+        }
+        return next
+    }
+
+    private func upload(_ descriptor: Descriptor, path: String, to repository: Reference, initialLocation: String?) async throws {
+        let handle: ReadFileHandle
+        do {
+            handle = try await FileSystem.shared.openFile(forReadingAt: FilePath(path), options: .init())
+        } catch {
+            throw RegistryError.localIO(path: path, reason: "cannot open: \(error)")
+        }
+        do {
+            let info = try await handle.info()
+            guard info.size == descriptor.size else {
+                throw RegistryError.localIO(path: path, reason: "file has \(info.size) bytes, descriptor says \(descriptor.size)")
+            }
+            try await upload(descriptor, handle: handle, to: repository, initialLocation: initialLocation)
+        } catch {
+            try? await handle.close()
+            throw error
+        }
+        try? await handle.close()
+    }
+
+    private func upload(_ descriptor: Descriptor, handle: ReadFileHandle, to repository: Reference, initialLocation: String?) async throws(RegistryError) {
+        let size = descriptor.size
+        let chunk = max(1, session.configuration.chunkSize)
+        var location = initialLocation
+        var offset: Int64 = 0
+        var failures = 0
+        let maxFailures = session.configuration.retry.maxAttempts
+
+        while true {
+            do {
+                let loc: String
+                if let l = location { loc = l } else { loc = try await startUpload(repository) }
+                location = loc
+                if offset == 0 && size <= chunk {
+                    try await finishUpload(location: loc, digest: descriptor.digest, body: .file(handle, 0..<size),
+                                           repository: repository, retryable: false)
+                    return
+                }
+                var current = loc
+                while offset < size {
+                    let end = min(offset + chunk, size)
+                    let (next, reached) = try await patch(location: current, range: offset..<end, handle: handle, repository: repository)
+                    current = next
+                    location = next
+                    offset = reached
+                }
+                try await finishUpload(location: current, digest: descriptor.digest, body: nil, repository: repository, retryable: true)
+                return
+            } catch {
+                failures += 1
+                session.logger.debug("upload of \(descriptor.digest) to \(repository.name) failed at \(offset)/\(size) (\(failures)/\(maxFailures)): \(error)")
+                if Task.isCancelled || failures >= maxFailures || !Self.isResumable(error) { throw error }
+                try await session.sleep(session.configuration.retry.delay(afterAttempt: failures))
+                // Ask the registry how much it kept; a lost session starts over.
+                if let loc = location, let status = try? await uploadStatus(location: loc, repository: repository) {
+                    location = status.location
+                    offset = status.offset
+                } else {
+                    location = nil
+                    offset = 0
+                }
+            }
+        }
+    }
+
+    private static func isResumable(_ error: RegistryError) -> Bool {
+        switch error {
+        case .transport, .sizeMismatch: return true
+        case .http(_, _, let status, _, _): return RetryPolicy.isRetryable(status: status) || status == 400 || status == 416
+        case .notFound: return true  // upload session vanished
+        default: return false
+        }
+    }
+
+    /// One PATCH of `range`; returns the next Location and the offset the registry now has.
+    private func patch(location: String, range: Range<Int64>, handle: ReadFileHandle, repository: Reference) async throws(RegistryError) -> (String, Int64) {
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: "application/octet-stream")
+        headers.add(name: "Content-Range", value: "\(range.lowerBound)-\(range.upperBound - 1)")
+        let resp = try await session.send(RegistryRequest(
+            method: .PATCH, url: location, host: repository.apiHost, scopes: [.push(repository.repository)],
+            headers: headers, body: .file(handle, range), accept: [202], what: "blob upload to \(repository.name)",
+            retryable: false))
+        await session.drain(resp)
+        guard let loc = resp.headers.first(name: "Location"), let next = session.resolve(loc, against: location) else {
+            throw RegistryError.invalidResponse(url: location, reason: "PATCH answered without a Location header")
+        }
+        let reached = Self.rangeEnd(resp.headers.first(name: "Range")).map { $0 + 1 } ?? range.upperBound
+        return (next, reached)
+    }
+
+    /// `GET` on an upload session: where it continues and how many bytes it holds.
+    private func uploadStatus(location: String, repository: Reference) async throws(RegistryError) -> (location: String, offset: Int64) {
+        let resp = try await session.send(RegistryRequest(
+            method: .GET, url: location, host: repository.apiHost, scopes: [.push(repository.repository)],
+            accept: [204], what: "blob upload session"))
+        await session.drain(resp)
+        let next = resp.headers.first(name: "Location").flatMap { session.resolve($0, against: location) } ?? location
+        let offset = Self.rangeEnd(resp.headers.first(name: "Range")).map { $0 + 1 } ?? 0
+        return (next, offset)
+    }
+
+    /// Closes an upload with `PUT …?digest=`, carrying the (remaining) body if any.
+    private func finishUpload(location: String, digest: Digest, body: RequestBody?, repository: Reference, retryable: Bool) async throws(RegistryError) {
+        guard var comps = URLComponents(string: location) else {
+            throw RegistryError.invalidResponse(url: location, reason: "unusable upload Location")
+        }
+        comps.queryItems = (comps.queryItems ?? []) + [URLQueryItem(name: "digest", value: digest.description)]
+        guard let u = comps.url?.absoluteString else {
+            throw RegistryError.invalidResponse(url: location, reason: "unusable upload Location")
+        }
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: "application/octet-stream")
+        let resp = try await session.send(RegistryRequest(
+            method: .PUT, url: u, host: repository.apiHost, scopes: [.push(repository.repository)],
+            headers: headers, body: body, accept: [201, 204], what: "blob upload to \(repository.name)",
+            retryable: retryable))
+        await session.drain(resp)
+        if let h = resp.headers.first(name: "Docker-Content-Digest"), let reported = try? Digest(parsing: h),
+           reported.algorithm == digest.algorithm, reported != digest
+        {
+            throw RegistryError.digestMismatch(url: u, expected: digest, actual: reported)
+        }
+    }
+
+    /// The last byte of a `Range: 0-N` header (`bytes=0-N` is accepted too).
+    static func rangeEnd(_ header: String?) -> Int64? {
+        guard let header, let dash = header.lastIndex(of: "-") else { return nil }
+        return Int64(header[header.index(after: dash)...].trimmingCharacters(in: .whitespaces))
+    }
+}

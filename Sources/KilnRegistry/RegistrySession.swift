@@ -1,0 +1,287 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOFileSystem
+import NIOHTTP1
+import NIOSSL
+import Synchronization
+
+/// A request body that can be sent again on a retry.
+enum RequestBody: Sendable {
+    /// Bytes in memory (manifests, small documents).
+    case bytes(Data)
+    /// A byte range of an open file, streamed in chunks.
+    case file(ReadFileHandle, Range<Int64>)
+
+    var length: Int64 {
+        switch self {
+        case .bytes(let d): Int64(d.count)
+        case .file(_, let r): r.upperBound - r.lowerBound
+        }
+    }
+
+    func makeBody() -> HTTPClientRequest.Body {
+        switch self {
+        case .bytes(let d):
+            return .bytes(ByteBuffer(bytes: d))
+        case .file(let handle, let range):
+            return .stream(handle.readChunks(in: range, chunkLength: .kibibytes(256)), length: .known(length))
+        }
+    }
+}
+
+/// One logical registry request; `send` may turn it into several HTTP attempts.
+struct RegistryRequest: Sendable {
+    var method: HTTPMethod
+    var url: String
+    /// The registry host the request belongs to: its auth applies to URLs on the same origin.
+    var host: String
+    var scopes: [AuthScope]
+    var headers: HTTPHeaders = [:]
+    var body: RequestBody?
+    /// Statuses handed back to the caller; any other one becomes a ``RegistryError``.
+    var accept: Set<Int>
+    /// What the request is about, for messages ("manifest REF", "blob DIGEST").
+    var what: String
+    /// Whether transport failures and retryable statuses are retried here. Uploads that may have
+    /// left partial data at the registry are resumed by their caller instead.
+    var retryable = true
+    var followRedirects = true
+}
+
+/// The HTTP layer under ``RegistryClient``: connections, authentication, retries, redirects,
+/// per-host transfer bounds and request accounting.
+final class RegistrySession: Sendable {
+    let http: HTTPClient
+    let auth: Authenticator
+    let configuration: RegistryConfiguration
+    let logger: Logger
+    private let semaphores = Mutex<[String: AsyncSemaphore]>([:])
+    private let counters = Mutex<RequestCounters>(RequestCounters())
+
+    init(configuration: RegistryConfiguration, credentials: any CredentialProvider, logger: Logger) throws(RegistryError) {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        var roots: [NIOSSLAdditionalTrustRoots] = []
+        for file in configuration.allCAFiles() {
+            guard FileManager.default.isReadableFile(atPath: file) else {
+                throw RegistryError.configuration("CA certificate file \(file) is not readable")
+            }
+            roots.append(.file(file))
+        }
+        tls.additionalTrustRoots = roots
+        var config = HTTPClient.Configuration(
+            tlsConfiguration: tls,
+            redirectConfiguration: .disallow,
+            timeout: .init(connect: .seconds(configuration.connectTimeout), read: .seconds(configuration.readTimeout)),
+            decompression: .disabled)
+        config.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 8)
+        config.httpVersion = .automatic
+        let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
+        self.http = http
+        self.configuration = configuration
+        self.logger = logger
+        self.auth = Authenticator(credentials: credentials, http: http, retry: configuration.retry,
+                                  userAgent: configuration.userAgent, logger: logger)
+    }
+
+    func shutdown() async {
+        try? await http.shutdown()
+    }
+
+    /// `http://host` or `https://host`.
+    func baseURL(host: String) -> String {
+        (configuration.usesPlainHTTP(host) ? "http://" : "https://") + host
+    }
+
+    /// Bounds concurrent blob transfers to one host.
+    func withTransferPermit<T: Sendable>(host: String, _ body: @Sendable () async throws -> T) async throws -> T {
+        let sem = semaphores.withLock { map in
+            if let s = map[host] { return s }
+            let s = AsyncSemaphore(value: configuration.maxConcurrentTransfersPerHost)
+            map[host] = s
+            return s
+        }
+        return try await sem.withPermit(body)
+    }
+
+    /// Requests sent so far, by method (auth token requests not included).
+    var requestCounters: RequestCounters { counters.withLock { $0 } }
+
+    func count(_ method: HTTPMethod, uploadedBytes: Int64 = 0) {
+        counters.withLock { c in
+            c.byMethod[method.rawValue, default: 0] += 1
+            c.uploadedBytes += uploadedBytes
+        }
+    }
+
+    func countDownloaded(_ bytes: Int64) {
+        counters.withLock { $0.downloadedBytes += bytes }
+    }
+
+    /// Sends `request`, answering auth challenges, following redirects (dropping credentials on
+    /// another origin) and retrying what is worth retrying. Returns a response whose status is
+    /// in `request.accept`; its body is still to be read.
+    func send(_ request: RegistryRequest) async throws(RegistryError) -> HTTPClientResponse {
+        var url = request.url
+        var method = request.method
+        var body = request.body
+        var attempt = 0
+        var authRetries = 0
+        var redirects = 0
+        let maxAttempts = request.retryable ? configuration.retry.maxAttempts : 1
+        let home = origin(of: baseURL(host: request.host))
+
+        while true {
+            attempt += 1
+            let sameOrigin = origin(of: url) == home
+            var req = HTTPClientRequest(url: url)
+            req.method = method
+            req.headers = request.headers
+            req.headers.replaceOrAdd(name: "User-Agent", value: configuration.userAgent)
+            var sentAuthorization: String?
+            if sameOrigin {
+                sentAuthorization = try await auth.authorization(host: request.host, scopes: request.scopes)
+                if let a = sentAuthorization { req.headers.replaceOrAdd(name: "Authorization", value: a) }
+            }
+            if let body {
+                req.body = body.makeBody()
+                req.headers.replaceOrAdd(name: "Content-Length", value: String(body.length))
+            } else if method == .PUT || method == .POST || method == .PATCH {
+                req.headers.replaceOrAdd(name: "Content-Length", value: "0")
+            }
+            count(method, uploadedBytes: body?.length ?? 0)
+
+            let response: HTTPClientResponse
+            do {
+                response = try await http.execute(req, timeout: .hours(6))
+            } catch {
+                let reason = Self.describe(error)
+                logger.debug("\(method) \(url) failed (attempt \(attempt)/\(maxAttempts)): \(reason)")
+                if Task.isCancelled || attempt >= maxAttempts {
+                    throw RegistryError.transport(method: method.rawValue, url: url, attempts: attempt, underlying: reason)
+                }
+                try await sleep(configuration.retry.delay(afterAttempt: attempt))
+                continue
+            }
+            let status = Int(response.status.code)
+            logger.debug("\(method) \(url) -> \(status) (attempt \(attempt)/\(maxAttempts))")
+
+            if request.accept.contains(status) { return response }
+
+            if [301, 302, 303, 307, 308].contains(status), request.followRedirects, redirects < 5,
+               let location = response.headers.first(name: "Location"), let next = resolve(location, against: url)
+            {
+                await drain(response)
+                redirects += 1
+                url = next
+                if status == 303 { method = .GET; body = nil }
+                attempt -= 1
+                continue
+            }
+
+            if status == 401, sameOrigin, authRetries < 2 {
+                await drain(response)
+                let header = response.headers.first(name: "WWW-Authenticate")
+                if try await auth.challenged(host: request.host, header: header, scopes: request.scopes,
+                                             sentAuthorization: sentAuthorization)
+                {
+                    authRetries += 1
+                    attempt -= 1
+                    continue
+                }
+                throw RegistryError.unauthorized(
+                    url: url, errors: [],
+                    hint: sentAuthorization == nil ? "no credentials for \(request.host); log in or add them to the Docker config" : "credentials refused")
+            }
+
+            if RetryPolicy.isRetryable(status: status), attempt < maxAttempts {
+                let retryAfter = RetryPolicy.parseRetryAfter(response.headers.first(name: "Retry-After"))
+                await drain(response)
+                try await sleep(configuration.retry.delay(afterAttempt: attempt, retryAfter: retryAfter))
+                continue
+            }
+
+            let data = await collect(response, limit: 64 * 1024)
+            let details = RegistryError.details(from: data)
+            let text = String(decoding: data, as: UTF8.self)
+            switch status {
+            case 404:
+                throw RegistryError.notFound(what: request.what, url: url, errors: details)
+            case 401, 403:
+                throw RegistryError.unauthorized(url: url, errors: details, hint: status == 403 ? "access denied" : "")
+            default:
+                throw RegistryError.http(method: method.rawValue, url: url, status: status, errors: details, body: text)
+            }
+        }
+    }
+
+    /// Reads a whole (small) body, failing past `limit` bytes.
+    func collectBody(_ response: HTTPClientResponse, limit: Int, url: String) async throws(RegistryError) -> Data {
+        do {
+            let buf = try await response.body.collect(upTo: limit)
+            return Data(buf.readableBytesView)
+        } catch is NIOTooManyBytesError {
+            throw RegistryError.invalidResponse(url: url, reason: "body larger than \(limit) bytes")
+        } catch {
+            throw RegistryError.transport(method: "GET", url: url, attempts: 1, underlying: Self.describe(error))
+        }
+    }
+
+    private func collect(_ response: HTTPClientResponse, limit: Int) async -> Data {
+        var out = Data()
+        do {
+            for try await chunk in response.body {
+                if out.count < limit { out.append(contentsOf: chunk.readableBytesView.prefix(limit - out.count)) }
+            }
+        } catch {}
+        return out
+    }
+
+    /// Reads and discards a body so the connection can be reused.
+    func drain(_ response: HTTPClientResponse) async {
+        do { for try await _ in response.body {} } catch {}
+    }
+
+    func sleep(_ d: Duration) async throws(RegistryError) {
+        do {
+            try await Task.sleep(for: d)
+        } catch {
+            throw RegistryError.transport(method: "", url: "", attempts: 0, underlying: "cancelled")
+        }
+    }
+
+    /// `scheme://host:port` of a URL, for same-origin checks.
+    func origin(of url: String) -> String {
+        guard let c = URLComponents(string: url) else { return url }
+        let scheme = c.scheme?.lowercased() ?? ""
+        let port = c.port.map { ":\($0)" } ?? ""
+        return "\(scheme)://\(c.host?.lowercased() ?? "")\(port)"
+    }
+
+    /// Resolves a `Location` header (absolute, or relative to the request URL).
+    func resolve(_ location: String, against url: String) -> String? {
+        if location.hasPrefix("http://") || location.hasPrefix("https://") { return location }
+        guard let base = URL(string: url), let u = URL(string: location, relativeTo: base) else { return nil }
+        return u.absoluteString
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let e = error as? HTTPClientError { return "\(e)" }
+        if let e = error as? NIOSSLError { return "TLS: \(e)" }
+        if let e = error as? IOError { return e.description }
+        return "\(error)"
+    }
+}
+
+/// How many requests a client sent and how many blob bytes moved.
+public struct RequestCounters: Sendable, Hashable {
+    /// Requests per HTTP method.
+    public var byMethod: [String: Int] = [:]
+    /// Bytes sent in request bodies.
+    public var uploadedBytes: Int64 = 0
+    /// Blob bytes received.
+    public var downloadedBytes: Int64 = 0
+    /// All requests.
+    public var total: Int { byMethod.values.reduce(0, +) }
+}
