@@ -55,13 +55,13 @@ public struct Reference: Hashable, Sendable, CustomStringConvertible {
                 path = String(name[name.index(after: slash)...])
             }
         }
+        if path.utf8.count == 64, path.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }) {
+            throw OCIError.invalidReference(input, reason: "a 64-character hex string is an image ID, not a name")
+        }
         if domain == "index.docker.io" { domain = Reference.dockerHub }
         if domain == Reference.dockerHub && !path.contains("/") { path = "library/" + path }
         if path.lowercased() != path {
             throw OCIError.invalidReference(input, reason: "repository name must be lowercase")
-        }
-        if path.utf8.count == 64, path.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }) {
-            throw OCIError.invalidReference(input, reason: "a 64-character hex string is an image ID, not a name")
         }
         guard domain.utf8.count + 1 + path.utf8.count <= 255 else {
             throw OCIError.invalidReference(input, reason: "name longer than 255 characters")

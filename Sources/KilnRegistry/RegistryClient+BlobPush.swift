@@ -39,17 +39,21 @@ extension RegistryClient {
             }
             if location != nil { break }
         }
-        let start = location
+        try await uploadFile(descriptor, path: path, to: repository, location: location)
+        return .uploaded
+    }
+
+    /// Uploads the file's bytes, into the upload session at `location` when one is already open.
+    func uploadFile(_ descriptor: Descriptor, path: String, to repository: Reference, location: String?) async throws(RegistryError) {
         do {
             try await session.withTransferPermit(host: repository.apiHost) {
-                try await self.upload(descriptor, path: path, to: repository, initialLocation: start)
+                try await self.upload(descriptor, path: path, to: repository, initialLocation: location)
             }
         } catch let e as RegistryError {
             throw e
         } catch {
             throw RegistryError.localIO(path: path, reason: "\(error)")
         }
-        return .uploaded
     }
 
     /// Pushes small in-memory content (a config, a cache config) as a blob.
