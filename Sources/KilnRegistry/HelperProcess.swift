@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 
 /// What a helper process printed and how it ended.
 struct HelperOutput: Sendable {
@@ -53,25 +52,14 @@ enum HelperProcess {
         return HelperOutput(status: status, stdout: await outTask.value, stderr: await errTask.value)
     }
 
-    /// Reads a pipe to its end through the handle's readability callback.
-    private static func readAll(_ handle: FileHandle) async -> Data {
+    /// Reads a pipe to its end on a thread of its own, so no task of the cooperative pool ever
+    /// blocks on it.
+    static func readAll(_ handle: FileHandle) async -> Data {
         await withCheckedContinuation { (cont: CheckedContinuation<Data, Never>) in
-            let box = DataBox()
-            handle.readabilityHandler = { h in
-                let chunk = h.availableData
-                if chunk.isEmpty {
-                    h.readabilityHandler = nil
-                    cont.resume(returning: box.take())
-                } else {
-                    box.append(chunk)
-                }
+            Thread.detachNewThread {
+                cont.resume(returning: handle.readDataToEndOfFile())
             }
         }
     }
 }
 
-private final class DataBox: Sendable {
-    private let data = Mutex(Data())
-    func append(_ d: Data) { data.withLock { $0.append(d) } }
-    func take() -> Data { data.withLock { $0 } }
-}

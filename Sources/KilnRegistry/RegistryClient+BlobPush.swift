@@ -152,8 +152,11 @@ extension RegistryClient {
                 session.logger.debug("upload of \(descriptor.digest) to \(repository.name) failed at \(offset)/\(size) (\(failures)/\(maxFailures)): \(error)")
                 if Task.isCancelled || failures >= maxFailures || !Self.isResumable(error) { throw error }
                 try await session.sleep(session.configuration.retry.delay(afterAttempt: failures))
-                // Ask the registry how much it kept; a lost session starts over.
-                if let loc = location, let status = try? await uploadStatus(location: loc, repository: repository) {
+                // After a dropped connection or a server error, ask the registry how much it kept.
+                // A session it refused (bad digest, wrong offset, gone) starts over from zero.
+                if Self.mayResumeSession(after: error), let loc = location,
+                   let status = try? await uploadStatus(location: loc, repository: repository)
+                {
                     location = status.location
                     offset = status.offset
                 } else {
@@ -161,6 +164,14 @@ extension RegistryClient {
                     offset = 0
                 }
             }
+        }
+    }
+
+    private static func mayResumeSession(after error: RegistryError) -> Bool {
+        switch error {
+        case .transport: return true
+        case .http(_, _, let status, _, _): return RetryPolicy.isRetryable(status: status)
+        default: return false
         }
     }
 
@@ -186,7 +197,11 @@ extension RegistryClient {
         guard let loc = resp.headers.first(name: "Location"), let next = session.resolve(loc, against: location) else {
             throw RegistryError.invalidResponse(url: location, reason: "PATCH answered without a Location header")
         }
+        // Registries may ignore Content-Range and append: trust only the offset they report.
         let reached = Self.rangeEnd(resp.headers.first(name: "Range")).map { $0 + 1 } ?? range.upperBound
+        guard reached == range.upperBound else {
+            throw RegistryError.sizeMismatch(url: location, expected: range.upperBound, actual: reached)
+        }
         return (next, reached)
     }
 
@@ -197,8 +212,12 @@ extension RegistryClient {
             accept: [204], what: "blob upload session"))
         await session.drain(resp)
         let next = resp.headers.first(name: "Location").flatMap { session.resolve($0, against: location) } ?? location
-        let offset = Self.rangeEnd(resp.headers.first(name: "Range")).map { $0 + 1 } ?? 0
-        return (next, offset)
+        // distribution answers "0-0" both for an empty session and for one holding one byte;
+        // only a longer range tells the offset for sure.
+        guard let end = Self.rangeEnd(resp.headers.first(name: "Range")), end > 0 else {
+            throw RegistryError.invalidResponse(url: location, reason: "upload offset unknown")
+        }
+        return (next, end + 1)
     }
 
     /// Closes an upload with `PUT …?digest=`, carrying the (remaining) body if any.

@@ -76,6 +76,9 @@ final class RegistrySession: Sendable {
             timeout: .init(connect: .seconds(configuration.connectTimeout), read: .seconds(configuration.readTimeout)),
             decompression: .disabled)
         config.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 8)
+        // Connection failures surface at once and go through our own retry policy; left to the
+        // pool, a TLS verification failure would be retried silently until the timeout.
+        config.connectionPool.retryConnectionEstablishment = false
         config.httpVersion = .automatic
         let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
         self.http = http

@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 
 /// Runs external tools (openssl, htpasswd, docker-registry) from tests without blocking a thread.
 public enum ProcessRunner {
@@ -51,17 +50,12 @@ public enum ProcessRunner {
         return r
     }
 
+    /// Reads a pipe to its end on a thread of its own, so no task of the cooperative pool ever
+    /// blocks on it.
     static func readAll(_ handle: FileHandle) async -> Data {
         await withCheckedContinuation { (cont: CheckedContinuation<Data, Never>) in
-            let box = Mutex(Data())
-            handle.readabilityHandler = { h in
-                let chunk = h.availableData
-                if chunk.isEmpty {
-                    h.readabilityHandler = nil
-                    cont.resume(returning: box.withLock { $0 })
-                } else {
-                    box.withLock { $0.append(chunk) }
-                }
+            Thread.detachNewThread {
+                cont.resume(returning: handle.readDataToEndOfFile())
             }
         }
     }
