@@ -1,0 +1,17 @@
+# Kiln: the two commands a fresh Debian 12 machine needs.
+.PHONY: demo test build bench clean
+
+demo:   ## the main job: local registry, base image, kiln against it
+	scripts/demo.sh
+
+test:   ## unit + integration tests, then the acceptance sections that are done
+	scripts/test.sh
+
+build:
+	swift build -c release --product kiln
+
+bench:
+	bench/run.sh
+
+clean:
+	rm -rf .build .build-*

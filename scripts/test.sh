@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The test command: unit and integration tests (Swift Testing, real registries), then the
+# acceptance sections that are done, against a release build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+SHARED=${KILN_SHARED:-$PWD/../shared}
+
+echo "== swift test"
+swift test 2>&1 | tee .build-test.log | grep -E "^(✘|✔ Test run|✘ Test run)|error:" || true
+if ! grep -q "✔ Test run with" .build-test.log; then
+  echo "swift test failed (full log: .build-test.log)" >&2
+  exit 1
+fi
+
+echo "== swift build -c release"
+swift build -c release --product kiln 2>&1 | tail -1
+
+# Acceptance sections finished so far; grows as capabilities land.
+SECTIONS=${ACCEPTANCE_SECTIONS:-imagetools}
+if [[ -x $SHARED/acceptance/run.sh ]]; then
+  echo "== acceptance: $SECTIONS"
+  KILN=$PWD/.build/release/kiln "$SHARED/acceptance/run.sh" $SECTIONS
+else
+  echo "acceptance suite not found at $SHARED/acceptance (set KILN_SHARED)" >&2
+  exit 1
+fi
