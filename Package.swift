@@ -13,6 +13,7 @@ let package = Package(
         .executable(name: "kiln", targets: ["kiln"]),
         .library(name: "KilnOCI", targets: ["KilnOCI"]),
         .library(name: "KilnRegistry", targets: ["KilnRegistry"]),
+        .library(name: "KilnArchive", targets: ["KilnArchive"]),
     ],
     dependencies: [
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
@@ -44,6 +45,14 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        .systemLibrary(name: "CZstd", path: "Sources/CZstd"),
+        .target(name: "CKilnSys"),
+        .target(
+            name: "KilnArchive",
+            dependencies: ["KilnOCI", "CZlib", "CZstd", "CKilnSys"],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "kiln",
             dependencies: [
@@ -68,6 +77,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "KilnArchiveTests",
+            dependencies: ["KilnArchive", "KilnOCI", "KilnTestSupport"],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "KilnOCITests",
             dependencies: ["KilnOCI"],
             swiftSettings: strict
@@ -75,7 +89,9 @@ let package = Package(
         .testTarget(
             name: "KilnRegistryTests",
             dependencies: ["KilnRegistry", "KilnOCI", "KilnTestSupport",
-                           .product(name: "AsyncHTTPClient", package: "async-http-client")],
+                           .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                           .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOHTTP1", package: "swift-nio")],
             swiftSettings: strict
         ),
     ]

@@ -5,13 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 KILN=${KILN:-$PWD/.build/release/kiln}
 [[ -x $KILN ]] || swift build -c release --product kiln
-work=$(mktemp -d "${TMPDIR:-/tmp}/kiln-bench.XXXXXX")
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
 source scripts/registry.sh
-start_registry "$work/reg-a"; A=$REGISTRY; pids+=("$REGISTRY_PID")
-start_registry "$work/reg-b"; B=$REGISTRY; pids+=("$REGISTRY_PID")
+two_registries kiln-bench
+work=$WORK
 
 echo "== making a 3-layer image of ~200 MB (random data) in $A/bench/big:1"
 (

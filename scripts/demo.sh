@@ -8,13 +8,9 @@ echo "== building kiln (release)"
 swift build -c release --product kiln 2>&1 | tail -1
 KILN=$PWD/.build/release/kiln
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/kiln-demo.XXXXXX")
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
 source scripts/registry.sh
-start_registry "$work/reg-a"; A=$REGISTRY; pids+=("$REGISTRY_PID")
-start_registry "$work/reg-b"; B=$REGISTRY; pids+=("$REGISTRY_PID")
+two_registries kiln-demo
+work=$WORK
 echo "== registries: A=$A B=$B"
 
 echo "== making base image $A/base/busybox:latest (umoci + skopeo)"

@@ -33,3 +33,13 @@ YML
   echo "registry did not start: $(cat "$dir/error.log")" >&2
   return 1
 }
+
+# Makes a work dir and starts registries A and B in it, all removed on exit.
+# Usage: source scripts/registry.sh; two_registries PREFIX  -> sets WORK, A, B
+two_registries() {
+  WORK=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")
+  REGISTRY_PIDS=()
+  trap 'for p in "${REGISTRY_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"' EXIT
+  start_registry "$WORK/reg-a"; A=$REGISTRY; REGISTRY_PIDS+=("$REGISTRY_PID")
+  start_registry "$WORK/reg-b"; B=$REGISTRY; REGISTRY_PIDS+=("$REGISTRY_PID")
+}

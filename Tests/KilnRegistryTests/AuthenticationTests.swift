@@ -2,6 +2,8 @@ import Foundation
 import KilnOCI
 import KilnRegistry
 import KilnTestSupport
+import NIOCore
+import Synchronization
 import Testing
 
 /// TLS with a private CA plus htpasswd Basic auth, and the Bearer token flow, against the real
@@ -180,5 +182,41 @@ import Testing
             _ = try await client.manifest(ref)
         }
         #expect(tokens.grants.last?.user == "alice")
+    }
+}
+
+/// Blob GETs redirected to storage on another origin (as S3-backed registries do) are followed
+/// without the registry's credentials.
+@Suite struct RedirectTests {
+    @Test func redirectToAnotherOriginDropsAuthorization() async throws {
+        let dir = try TemporaryDirectory()
+        let certs = try await TestCertificates.make(in: dir.path)
+        let tokens = try await TokenServer(keyPEM: certs.tokenKey, certPEM: certs.tokenCert, policy: AuthenticationTests.alicePolicy)
+        let registry = try await TestRegistry(auth: .token(realm: tokens.realm, service: tokens.service,
+                                                           issuer: tokens.issuer, rootCertBundle: certs.tokenCert))
+        let proxy = try await FaultProxy(upstream: registry.host)
+        let blob = try makeBlob(in: dir, size: 123_456)
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: blob.path))
+        let seenAuthorization = Mutex<[String?]>([])
+        let storage = try await HTTPTestServer { request in
+            seenAuthorization.withLock { $0.append(request.head.headers.first(name: "Authorization")) }
+            return .init(status: .ok, body: ByteBuffer(bytes: bytes))
+        }
+        let ref = try Reference(parsing: "\(proxy.host)/team/redirected")
+        let creds = StaticCredentials([proxy.host: Credential(username: "alice", password: "s3cret")])
+        try await withClient(credentials: creds) { client in
+            try await client.pushBlob(blob.descriptor, fromFile: blob.path, to: ref)
+            proxy.inject(.init(times: 1, fault: .redirect(to: "http://127.0.0.1:\(storage.port)/storage/blob?sig=abc")) {
+                $0.method == .GET && $0.uri.contains("/blobs/sha256:")
+            })
+            let out = dir.file("out")
+            try await client.fetchBlob(blob.descriptor, from: ref, to: out)
+            #expect(try fileDigest(out) == blob.descriptor.digest)
+        }
+        #expect(seenAuthorization.withLock { $0 } == [nil])
+        #expect(proxy.log.contains { $0.fault == "redirect" && $0.status == 307 })
+        await storage.stop()
+        await proxy.stop()
+        await tokens.stop()
     }
 }

@@ -19,6 +19,8 @@ public final class FaultProxy: Sendable {
         case resetRequest(afterBytes: Int)
         /// Forward, then flip one byte of the response body.
         case tamper
+        /// Answer `307 Temporary Redirect` to this URL without forwarding (blob storage redirects).
+        case redirect(to: String)
     }
 
     /// A fault applied to the next `times` requests that match.
@@ -79,6 +81,12 @@ public final class FaultProxy: Sendable {
                 func log(_ status: Int, _ note: String?) {
                     state.append(Entry(method: head.method.rawValue, uri: head.uri, status: status, fault: note,
                                        range: head.headers.first(name: "Range")))
+                }
+                if case .redirect(let target) = fault {
+                    var h = HTTPHeaders()
+                    h.add(name: "Location", value: target)
+                    log(307, "redirect")
+                    return .init(status: .temporaryRedirect, headers: h)
                 }
                 if case .status(let code, let extra) = fault {
                     var h = HTTPHeaders()

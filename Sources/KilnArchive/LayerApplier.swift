@@ -1,0 +1,190 @@
+import CKilnSys
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Unpacks layer tars onto a directory, honouring OCI whiteouts, safely.
+///
+/// Safety: entry names must be relative and free of `..`; every parent directory is resolved
+/// inside the root as if the root were `/` (a symlink, even an absolute one, can never lead
+/// out); the final component is never followed; hard-link targets are resolved the same way.
+/// A refused entry stops the apply with ``ArchiveError/unsafeEntry(path:reason:)``.
+public struct LayerApplier {
+    /// Extraction root.
+    public let root: String
+    /// Apply ownership (needs root); otherwise files belong to the caller.
+    public var preserveOwnership: Bool
+
+    /// An applier onto `root` (an existing directory).
+    public init(root: String, preserveOwnership: Bool = getuid() == 0) {
+        var r = root
+        while r.count > 1 && r.hasSuffix("/") { r.removeLast() }
+        self.root = r
+        self.preserveOwnership = preserveOwnership
+    }
+
+    /// Applies the tar read from `source`; returns the number of entries applied.
+    @discardableResult
+    public func apply(_ source: any ByteSource) throws -> Int {
+        let reader = TarReader(source: source)
+        var written = Set<String>()
+        var dirTimes: [(String, Int64)] = []
+        var count = 0
+        while let entry = try reader.next() {
+            count += 1
+            let components = try Self.sanitize(entry.path)
+            if components.isEmpty { continue }  // the root itself
+            let name = components[components.count - 1]
+            let parentComponents = Array(components.dropLast())
+            let parent = try resolve(parentComponents, createMissing: true)
+
+            if name == TarEntry.opaqueWhiteout {
+                let dirRel = parentComponents.joined(separator: "/")
+                for child in try listDirectory(parent) {
+                    let rel = dirRel.isEmpty ? child : dirRel + "/" + child
+                    if !written.contains(rel) { try removeAll(parent + "/" + child) }
+                }
+                continue
+            }
+            if name.hasPrefix(TarEntry.whiteoutPrefix) {
+                let victim = String(name.dropFirst(TarEntry.whiteoutPrefix.count))
+                guard !victim.isEmpty, victim != ".", victim != ".." else {
+                    throw ArchiveError.unsafeEntry(path: entry.path, reason: "invalid whiteout")
+                }
+                try removeAll(parent + "/" + victim)
+                continue
+            }
+
+            let target = parent + "/" + name
+            let rel = components.joined(separator: "/")
+            var existing = stat()
+            let exists = lstat(target, &existing) == 0
+            if exists && !(entry.kind == .directory && (existing.st_mode & S_IFMT) == S_IFDIR) {
+                try removeAll(target)
+            }
+            switch entry.kind {
+            case .directory:
+                if !(exists && (existing.st_mode & S_IFMT) == S_IFDIR) {
+                    guard mkdir(target, 0o700) == 0 else { throw ArchiveError.io(path: target, operation: "mkdir", errno: errno) }
+                }
+            case .regular:
+                let sink = try FileSink(path: target, mode: 0o600)
+                let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+                defer { buf.deallocate() }
+                while true {
+                    let n = try reader.readContent(into: buf)
+                    if n == 0 { break }
+                    try sink.write(UnsafeRawBufferPointer(rebasing: buf[0..<n]))
+                }
+                try sink.finishWithoutSync()
+            case .symlink:
+                guard symlink(entry.linkName, target) == 0 else { throw ArchiveError.io(path: target, operation: "symlink", errno: errno) }
+            case .hardlink:
+                let linkComponents = try Self.sanitize(entry.linkName)
+                guard !linkComponents.isEmpty else { throw ArchiveError.unsafeEntry(path: entry.path, reason: "hard link to the root") }
+                let source = try resolve(Array(linkComponents.dropLast()), createMissing: false) + "/" + linkComponents[linkComponents.count - 1]
+                var st = stat()
+                guard lstat(source, &st) == 0 else {
+                    throw ArchiveError.unsafeEntry(path: entry.path, reason: "hard link target '\(entry.linkName)' does not exist in the layer")
+                }
+                guard (st.st_mode & S_IFMT) != S_IFDIR else {
+                    throw ArchiveError.unsafeEntry(path: entry.path, reason: "hard link to a directory")
+                }
+                guard link(source, target) == 0 else { throw ArchiveError.io(path: target, operation: "link", errno: errno) }
+            case .characterDevice, .blockDevice, .fifo:
+                let type: mode_t = entry.kind == .fifo ? S_IFIFO : (entry.kind == .characterDevice ? S_IFCHR : S_IFBLK)
+                guard mknod(target, type | 0o600, kiln_makedev(entry.devMajor, entry.devMinor)) == 0 else {
+                    throw ArchiveError.io(path: target, operation: "mknod", errno: errno)
+                }
+            }
+            written.insert(rel)
+            if entry.kind == .hardlink { continue }  // shares the target's inode and metadata
+            try setMetadata(entry, at: target)
+            if entry.kind == .directory { dirTimes.append((target, entry.mtime)) } else {
+                _ = kiln_set_mtime(target, entry.mtime, 0)
+            }
+        }
+        // Directory times last, deepest first: creating children changes them.
+        for (path, t) in dirTimes.reversed() { _ = kiln_set_mtime(path, t, 0) }
+        return count
+    }
+
+    private func setMetadata(_ entry: TarEntry, at path: String) throws {
+        if preserveOwnership {
+            guard lchown(path, uid_t(entry.uid), gid_t(entry.gid)) == 0 else {
+                throw ArchiveError.io(path: path, operation: "lchown", errno: errno)
+            }
+        }
+        if entry.kind != .symlink {
+            guard chmod(path, mode_t(entry.mode & 0o7777)) == 0 else { throw ArchiveError.io(path: path, operation: "chmod", errno: errno) }
+        }
+        for (name, value) in entry.xattrs.sorted(by: { $0.key < $1.key }) {
+            let rc = value.withUnsafeBytes { lsetxattr(path, name, $0.baseAddress, $0.count, 0) }
+            if rc != 0 && errno != ENOTSUP && !(errno == EPERM && name.hasPrefix("user.") && entry.kind == .symlink) {
+                throw ArchiveError.io(path: path, operation: "lsetxattr \(name)", errno: errno)
+            }
+        }
+    }
+
+    /// Splits a tar name into components, refusing absolute names and `..`.
+    static func sanitize(_ name: String) throws -> [String] {
+        guard !name.hasPrefix("/") else { throw ArchiveError.unsafeEntry(path: name, reason: "absolute path") }
+        var out: [String] = []
+        for c in name.split(separator: "/", omittingEmptySubsequences: true) {
+            if c == "." { continue }
+            if c == ".." { throw ArchiveError.unsafeEntry(path: name, reason: "'..' in path") }
+            if c.utf8.contains(0) { throw ArchiveError.unsafeEntry(path: name, reason: "NUL in path") }
+            out.append(String(c))
+        }
+        return out
+    }
+
+    /// The host path of `components` under the root, following symlinks as if the root were `/`.
+    func resolve(_ components: [String], createMissing: Bool) throws -> String {
+        var resolved: [String] = []
+        var queue = components[...]
+        var hops = 0
+        while let c = queue.first {
+            queue = queue.dropFirst()
+            if c == "." || c.isEmpty { continue }
+            if c == ".." {
+                _ = resolved.popLast()
+                continue
+            }
+            let candidate = root + "/" + (resolved + [c]).joined(separator: "/")
+            var st = stat()
+            if lstat(candidate, &st) != 0 {
+                guard errno == ENOENT, createMissing else {
+                    throw ArchiveError.io(path: candidate, operation: "lstat", errno: errno)
+                }
+                guard mkdir(candidate, 0o755) == 0 else { throw ArchiveError.io(path: candidate, operation: "mkdir", errno: errno) }
+                resolved.append(c)
+                continue
+            }
+            switch st.st_mode & S_IFMT {
+            case S_IFLNK:
+                hops += 1
+                guard hops <= 40 else { throw ArchiveError.unsafeEntry(path: components.joined(separator: "/"), reason: "too many symlinks") }
+                let target = try readLink(candidate)
+                if target.hasPrefix("/") { resolved = [] }
+                queue = target.split(separator: "/").map(String.init)[...] + queue
+            case S_IFDIR:
+                resolved.append(c)
+            default:
+                throw ArchiveError.unsafeEntry(path: components.joined(separator: "/"), reason: "'\(c)' is not a directory")
+            }
+        }
+        return resolved.isEmpty ? root : root + "/" + resolved.joined(separator: "/")
+    }
+
+    private func removeAll(_ path: String) throws {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return }
+        if (st.st_mode & S_IFMT) == S_IFDIR {
+            for child in try listDirectory(path) { try removeAll(path + "/" + child) }
+            guard rmdir(path) == 0 else { throw ArchiveError.io(path: path, operation: "rmdir", errno: errno) }
+        } else {
+            guard unlink(path) == 0 else { throw ArchiveError.io(path: path, operation: "unlink", errno: errno) }
+        }
+    }
+}
