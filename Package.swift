@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
     ],
     targets: [
         .target(
@@ -78,7 +79,8 @@ let package = Package(
         ),
         .testTarget(
             name: "KilnArchiveTests",
-            dependencies: ["KilnArchive", "KilnOCI", "KilnTestSupport"],
+            dependencies: ["KilnArchive", "KilnOCI", "KilnTestSupport", "CKilnSys",
+                           .product(name: "PropertyBased", package: "swift-property-based")],
             swiftSettings: strict
         ),
         .testTarget(

@@ -203,7 +203,8 @@ public final class EstargzSink: ByteSink, TarWriteObserver {
             entries.append(TOCEntry(name: cur.entry.path, type: "chunk"))
         }
         let i = cur.written == 0 ? cur.index : entries.count - 1
-        entries[i].offset = compressedOffset
+        // The chunk starts a fresh member: its offset is where that member begins.
+        entries[i].offset = memberStart
         entries[i].chunkOffset = cur.written
     }
 

@@ -71,10 +71,17 @@ public struct LayerPacker {
     private func walk(root: String, relative: String, tar: TarWriter, links: inout [LinkKey: String], overlay: Bool = false,
                       include: (String, FileInfo) -> Bool) throws {
         let dir = relative.isEmpty ? root : root + "/" + relative
+        // Order by the name each child is written under (a whiteout device becomes `.wh.NAME`).
+        var children: [(emitted: [UInt8], name: String, info: FileInfo)] = []
         for name in try listDirectory(dir) {
+            let info = try FileInfo.lstat(dir + "/" + name)
+            let emitted = overlay && info.isWhiteoutDevice ? TarEntry.whiteoutPrefix + name : name
+            children.append((Array(emitted.utf8), name, info))
+        }
+        children.sort { $0.emitted.lexicographicallyPrecedes($1.emitted) }
+        for (_, name, info) in children {
             let rel = relative.isEmpty ? name : relative + "/" + name
             let path = root + "/" + rel
-            let info = try FileInfo.lstat(path)
             if overlay && info.isWhiteoutDevice {
                 let parent = relative.isEmpty ? "" : relative + "/"
                 try tar.writeHeader(TarEntry(path: parent + TarEntry.whiteoutPrefix + name, kind: .regular, mode: 0,

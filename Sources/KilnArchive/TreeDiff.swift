@@ -20,11 +20,15 @@ public struct TreeDiff {
         let upperDir = relative.isEmpty ? upper : upper + "/" + relative
         let lowerNames = Set((try? listDirectory(lowerDir)) ?? [])
         let upperNames = try listDirectory(upperDir)
-        let all = Set(upperNames).union(lowerNames).sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+        let upperSet = Set(upperNames)
+        // Order by the name each child is written under (a deleted one becomes `.wh.NAME`).
+        let all = upperSet.union(lowerNames).map { name in
+            (Array((upperSet.contains(name) ? name : TarEntry.whiteoutPrefix + name).utf8), name)
+        }.sorted { $0.0.lexicographicallyPrecedes($1.0) }.map(\.1)
         for name in all {
             let rel = relative.isEmpty ? name : relative + "/" + name
             let up = upper + "/" + rel
-            guard upperNames.contains(name) else {
+            guard upperSet.contains(name) else {
                 let parent = relative.isEmpty ? "" : relative + "/"
                 try tar.writeHeader(TarEntry(path: parent + TarEntry.whiteoutPrefix + name, kind: .regular, mode: 0))
                 continue

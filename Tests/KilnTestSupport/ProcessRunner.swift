@@ -18,6 +18,8 @@ public enum ProcessRunner {
     public struct Failure: Error, CustomStringConvertible {
         /// What went wrong, with the tool's stderr.
         public var description: String
+        /// A failure with a message.
+        public init(description: String) { self.description = description }
     }
 
     /// Runs `args[0]` (looked up in PATH) and waits for it; throws when it exits non-zero.
@@ -99,6 +101,7 @@ public func freeLoopbackPort() throws -> Int {
 
 /// Random bytes of the given size, written to `path` in 1 MiB pieces.
 public func writeRandomFile(_ path: String, size: Int) throws {
+    try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
     FileManager.default.createFile(atPath: path, contents: nil)
     guard let h = FileHandle(forWritingAtPath: path) else { throw ProcessRunner.Failure(description: "cannot write \(path)") }
     defer { try? h.close() }
@@ -106,14 +109,9 @@ public func writeRandomFile(_ path: String, size: Int) throws {
     var rng = SystemRandomNumberGenerator()
     while remaining > 0 {
         let n = min(remaining, 1 << 20)
-        var chunk = [UInt8](repeating: 0, count: n)
-        for i in stride(from: 0, to: n, by: 8) {
-            var v = rng.next() as UInt64
-            withUnsafeBytes(of: &v) { b in
-                for j in 0..<min(8, n - i) { chunk[i + j] = b[j] }
-            }
-        }
-        h.write(Data(chunk))
+        var words = [UInt64](repeating: 0, count: (n + 7) / 8)
+        for i in words.indices { words[i] = rng.next() }
+        words.withUnsafeBytes { h.write(Data($0.prefix(n))) }
         remaining -= n
     }
 }

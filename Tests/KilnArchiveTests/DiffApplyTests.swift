@@ -1,0 +1,138 @@
+import Foundation
+@testable import KilnArchive
+import KilnTestSupport
+import Testing
+
+/// Layers from changes (overlay upper dirs, two-tree diffs) and applying them back.
+@Suite struct DiffApplyTests {
+    static func entries(_ bytes: [UInt8]) throws -> [TarEntry] {
+        let r = TarReader(source: MemorySource(bytes))
+        var out: [TarEntry] = []
+        while let e = try r.next() { out.append(e) }
+        return out
+    }
+
+    @Test func packIsDeterministicAndIgnoresAtimeAndCtime() throws {
+        let dir = try TemporaryDirectory()
+        let root = dir.file("t")
+        try makeFile(root + "/b/z.txt", "z")
+        try makeFile(root + "/a.txt", "a", mode: 0o600)
+        try makeFile(root + "/b/a.txt", "ba")
+        link(root + "/a.txt", root + "/b/hard")
+        symlink("a.txt", root + "/s")
+        ProcessXattr.set(root + "/a.txt", "user.k", Array("v".utf8))
+        for d in ["/b", ""] { setMtime(root + d, 1_600_000_000) }
+        let first = try packToMemory(root)
+        _ = try Data(contentsOf: URL(fileURLWithPath: root + "/a.txt"))  // atime
+        chmod(root + "/b/z.txt", 0o644)  // ctime only
+        let second = try packToMemory(root)
+        #expect(first == second)
+        let names = try Self.entries(first).map(\.path)
+        #expect(names == ["a.txt", "b", "b/a.txt", "b/hard", "b/z.txt", "s"])
+        let hard = try Self.entries(first).first { $0.path == "b/hard" }
+        #expect(hard?.kind == .hardlink && hard?.linkName == "a.txt")
+        #expect(try Self.entries(first)[0].xattrs["user.k"] == Array("v".utf8))
+        #expect(try Self.entries(first).allSatisfy { $0.userName.isEmpty && $0.groupName.isEmpty })
+    }
+
+    @Test func sourceDateEpochClampsMtimes() throws {
+        let dir = try TemporaryDirectory()
+        try makeFile(dir.file("t/new"), "x", mtime: 2_000_000_000)
+        try makeFile(dir.file("t/old"), "y", mtime: 1_000)
+        let bytes = try packToMemory(dir.file("t"), options: PackOptions(sourceDateEpoch: 1_500_000_000))
+        let m = Dictionary(uniqueKeysWithValues: try Self.entries(bytes).map { ($0.path, $0.mtime) })
+        #expect(m["new"] == 1_500_000_000)
+        #expect(m["old"] == 1_000)
+    }
+
+    @Test func overlayUpperBecomesWhiteoutsAndOpaqueMarkers() throws {
+        let dir = try TemporaryDirectory()
+        let upper = dir.file("upper")
+        try makeFile(upper + "/etc/new.conf", "new")
+        mknod(upper + "/etc/removed", S_IFCHR | 0o000, 0)
+        try FileManager.default.createDirectory(atPath: upper + "/var/cache", withIntermediateDirectories: true)
+        #expect(ProcessXattr.set(upper + "/var/cache", "trusted.overlay.opaque", Array("y".utf8)), "root needed for trusted xattrs")
+        try makeFile(upper + "/var/cache/fresh", "f")
+        let sink = MemorySink()
+        let tar = TarWriter(sink: sink)
+        try LayerPacker().packOverlayUpper(upper, into: tar)
+        try tar.finish()
+        let es = try Self.entries(sink.bytes)
+        #expect(es.map(\.path) == ["etc", "etc/.wh.removed", "etc/new.conf", "var", "var/cache", "var/cache/.wh..wh..opq", "var/cache/fresh"])
+        #expect(es.first { $0.path == "var/cache" }?.xattrs["trusted.overlay.opaque"] == nil)
+
+        // Applied on a lower tree, the whiteouts delete and the opaque dir hides.
+        let lower = dir.file("lower")
+        try makeFile(lower + "/etc/removed", "old")
+        try makeFile(lower + "/etc/kept", "k")
+        try makeFile(lower + "/var/cache/stale", "s")
+        try applyFromMemory(sink.bytes, to: lower)
+        #expect(!FileManager.default.fileExists(atPath: lower + "/etc/removed"))
+        #expect(FileManager.default.fileExists(atPath: lower + "/etc/kept"))
+        #expect(!FileManager.default.fileExists(atPath: lower + "/var/cache/stale"))
+        #expect(try String(contentsOfFile: lower + "/var/cache/fresh", encoding: .utf8) == "f")
+    }
+
+    @Test func twoTreeDiffAppliedToLowerGivesUpper() async throws {
+        let dir = try TemporaryDirectory()
+        let lower = dir.file("lower"), upper = dir.file("upper")
+        try makeFile(lower + "/keep", "same")
+        try makeFile(lower + "/modify", "old")
+        try makeFile(lower + "/remove", "gone")
+        try makeFile(lower + "/chmod", "c")
+        try makeFile(lower + "/dir/inner", "i")
+        try makeFile(lower + "/typechange", "file")
+        _ = try await sh("cp -a \(lower) \(upper)")
+        try makeFile(upper + "/modify", "new content")
+        try FileManager.default.removeItem(atPath: upper + "/remove")
+        chmod(upper + "/chmod", 0o755)
+        try FileManager.default.removeItem(atPath: upper + "/dir")
+        try FileManager.default.removeItem(atPath: upper + "/typechange")
+        try makeFile(upper + "/typechange/now-a-dir", "d")
+        try makeFile(upper + "/added/deep/file", "added")
+        for p in ["", "/added", "/added/deep", "/typechange"] { setMtime(upper + p, 1_650_000_000) }
+        setMtime(lower, 1_650_000_000)
+
+        let sink = MemorySink()
+        let tar = TarWriter(sink: sink)
+        try TreeDiff().diff(lower: lower, upper: upper, into: tar)
+        try tar.finish()
+        let names = try Self.entries(sink.bytes).map(\.path)
+        #expect(!names.contains("keep"))
+        #expect(names.contains(".wh.remove") && names.contains(".wh.dir"))
+        #expect(names.contains("modify") && names.contains("chmod") && names.contains("added/deep/file"))
+
+        try applyFromMemory(sink.bytes, to: lower)
+        let a = try TreeSnapshot(lower, includeDirMtimes: false)
+        let b = try TreeSnapshot(upper, includeDirMtimes: false)
+        #expect(a.differences(b).isEmpty, "differs: \(a.differences(b))")
+    }
+
+    @Test func applyPreservesOwnershipModesXattrsAndTimes() throws {
+        let dir = try TemporaryDirectory()
+        let sink = MemorySink()
+        let tar = TarWriter(sink: sink)
+        try tar.writeHeader(TarEntry(path: "d", kind: .directory, mode: 0o750, uid: 123, gid: 456, mtime: 1_111_111_111))
+        try tar.writeHeader(TarEntry(path: "d/suid", kind: .regular, mode: 0o4755, uid: 1000, gid: 1000, size: 2, mtime: 1_222_222_222,
+                                     xattrs: ["user.x": [1, 2, 3]]))
+        try [UInt8]([0x41, 0x42]).withUnsafeBytes { try tar.writeContent($0) }
+        try tar.writeHeader(TarEntry(path: "d/fifo", kind: .fifo, mode: 0o640))
+        try tar.writeHeader(TarEntry(path: "d/null", kind: .characterDevice, mode: 0o666, devMajor: 1, devMinor: 3))
+        try tar.finish()
+        let root = dir.file("root")
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        try applyFromMemory(sink.bytes, to: root)
+        var st = stat()
+        lstat(root + "/d/suid", &st)
+        #expect(st.st_mode & 0o7777 == 0o4755)
+        #expect(st.st_uid == 1000 && st.st_gid == 1000)
+        #expect(st.st_mtim.tv_sec == 1_222_222_222)
+        #expect(ProcessXattr.get(root + "/d/suid", "user.x") == [1, 2, 3])
+        lstat(root + "/d", &st)
+        #expect(st.st_mode & 0o7777 == 0o750 && st.st_uid == 123 && st.st_mtim.tv_sec == 1_111_111_111)
+        lstat(root + "/d/fifo", &st)
+        #expect(st.st_mode & S_IFMT == S_IFIFO)
+        lstat(root + "/d/null", &st)
+        #expect(st.st_mode & S_IFMT == S_IFCHR)
+    }
+}
