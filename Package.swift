@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "KilnOCI", targets: ["KilnOCI"]),
         .library(name: "KilnRegistry", targets: ["KilnRegistry"]),
         .library(name: "KilnArchive", targets: ["KilnArchive"]),
+        .library(name: "KilnStore", targets: ["KilnStore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
@@ -23,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         .target(
@@ -54,11 +56,17 @@ let package = Package(
             dependencies: ["KilnOCI", "CZlib", "CZstd", "CKilnSys"],
             swiftSettings: strict
         ),
+        .target(
+            name: "KilnStore",
+            dependencies: ["KilnOCI", "KilnArchive", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "kiln",
             dependencies: [
                 "KilnOCI",
                 "KilnRegistry",
+                "KilnArchive",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -81,6 +89,11 @@ let package = Package(
             name: "KilnArchiveTests",
             dependencies: ["KilnArchive", "KilnOCI", "KilnTestSupport", "CKilnSys",
                            .product(name: "PropertyBased", package: "swift-property-based")],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "KilnStoreTests",
+            dependencies: ["KilnStore", "KilnArchive", "KilnOCI", "KilnTestSupport"],
             swiftSettings: strict
         ),
         .testTarget(

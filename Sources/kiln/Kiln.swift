@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KilnArchive
 import KilnOCI
 import KilnRegistry
 
@@ -10,7 +11,7 @@ struct Kiln: AsyncParsableCommand {
         commandName: "kiln",
         abstract: "A daemonless container image builder whose cache lives in OCI registries.",
         version: "0.1.0",
-        subcommands: [Imagetools.self]
+        subcommands: [Imagetools.self, Layer.self]
     )
 
     /// Runs the command line, turning every failure into one line on stderr and a non-zero exit.
@@ -25,6 +26,8 @@ struct Kiln: AsyncParsableCommand {
         } catch let error as RegistryError {
             fail(error.description)
         } catch let error as OCIError {
+            fail(error.description)
+        } catch let error as ArchiveError {
             fail(error.description)
         } catch let error as CLIError {
             fail(error.description)

@@ -1,0 +1,79 @@
+import Foundation
+import GRDB
+import KilnOCI
+
+/// What a collection removed.
+public struct CollectionReport: Sendable, Hashable {
+    /// Blobs deleted.
+    public var blobsRemoved = 0
+    /// Bytes freed by them.
+    public var bytesFreed: Int64 = 0
+    /// Abandoned ingest files deleted.
+    public var ingestFilesRemoved = 0
+    /// Metadata rows for missing files dropped.
+    public var staleRowsRemoved = 0
+}
+
+extension ContentStore {
+    /// Deletes every blob not in `keeping` and not under an unexpired lease, abandoned ingest
+    /// files older than `ingestGrace`, and metadata rows whose file is gone.
+    ///
+    /// Runs inside one immediate write transaction, so a concurrent process cannot take a
+    /// lease on a blob between the check and the delete.
+    @discardableResult
+    public func garbageCollect(keeping: Set<Digest>, ingestGrace: TimeInterval = 3600) throws(StoreError) -> CollectionReport {
+        var report = CollectionReport()
+        let now = Self.now()
+        do {
+            try db.write { db in
+                try db.execute(sql: "DELETE FROM lease WHERE expires_at < ?", arguments: [now])
+                let leased = Set(try String.fetchAll(db, sql: "SELECT DISTINCT digest FROM lease"))
+                let keep = leased.union(keeping.map(\.description))
+                for algo in Digest.Algorithm.allCases {
+                    let dir = "\(root)/blobs/\(algo.rawValue)"
+                    for name in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] {
+                        let id = "\(algo.rawValue):\(name)"
+                        guard !keep.contains(id) else { continue }
+                        var st = stat()
+                        let path = dir + "/" + name
+                        if stat(path, &st) == 0, unlink(path) == 0 {
+                            report.blobsRemoved += 1
+                            report.bytesFreed += Int64(st.st_size)
+                        }
+                        try db.execute(sql: "DELETE FROM blob WHERE digest = ?", arguments: [id])
+                        try db.execute(sql: "DELETE FROM blob_source WHERE digest = ?", arguments: [id])
+                    }
+                }
+                for id in try String.fetchAll(db, sql: "SELECT digest FROM blob") {
+                    guard let d = try? Digest(parsing: id), !contains(d) else { continue }
+                    try db.execute(sql: "DELETE FROM blob WHERE digest = ?", arguments: [id])
+                    report.staleRowsRemoved += 1
+                }
+            }
+        } catch {
+            throw StoreError.database("\(error)")
+        }
+        let ingest = root + "/ingest"
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: ingest)) ?? [] {
+            var st = stat()
+            let path = ingest + "/" + name
+            if stat(path, &st) == 0, now - Int64(st.st_mtim.tv_sec) >= Int64(ingestGrace), unlink(path) == 0 {
+                report.ingestFilesRemoved += 1
+            }
+        }
+        return report
+    }
+
+    /// Total bytes of stored blobs.
+    public func diskUsage() -> Int64 {
+        var total: Int64 = 0
+        for algo in Digest.Algorithm.allCases {
+            let dir = "\(root)/blobs/\(algo.rawValue)"
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] {
+                var st = stat()
+                if stat(dir + "/" + name, &st) == 0 { total += Int64(st.st_size) }
+            }
+        }
+        return total
+    }
+}
