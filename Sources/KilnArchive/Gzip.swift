@@ -65,6 +65,7 @@ public final class GzipSink: ByteSink {
     private let next: any ByteSink
     private let level: Int
     private let maxInFlight: Int
+    private let parallel: Bool
     private var block: [UInt8] = []
     private var dictionary: [UInt8] = []
     private var crc: UInt = CZlib.crc32(0, nil, 0)
@@ -86,6 +87,7 @@ public final class GzipSink: ByteSink {
         self.next = next
         self.level = level
         self.maxInFlight = max(1, workers) * 2
+        self.parallel = workers > 1
         block.reserveCapacity(Self.blockSize)
     }
 
@@ -127,6 +129,10 @@ public final class GzipSink: ByteSink {
             dictionary = Array((dict + dictionary).suffix(Self.window))
         }
         block.removeAll(keepingCapacity: true)
+        if !parallel {
+            try next.write(try input.withUnsafeBytes { try deflateBlock($0, dictionary: dict, level: self.level, last: last) })
+            return
+        }
         let job = Job()
         let level = self.level
         inFlight.append(job)
