@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "KilnRegistry", targets: ["KilnRegistry"]),
         .library(name: "KilnArchive", targets: ["KilnArchive"]),
         .library(name: "KilnStore", targets: ["KilnStore"]),
+        .library(name: "KilnDockerfile", targets: ["KilnDockerfile"]),
     ],
     dependencies: [
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
@@ -57,6 +58,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "KilnDockerfile",
+            dependencies: ["KilnOCI"],
+            swiftSettings: strict
+        ),
+        .target(
             name: "KilnStore",
             dependencies: ["KilnOCI", "KilnArchive", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict
@@ -89,6 +95,11 @@ let package = Package(
             name: "KilnArchiveTests",
             dependencies: ["KilnArchive", "KilnOCI", "KilnTestSupport", "CKilnSys",
                            .product(name: "PropertyBased", package: "swift-property-based")],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "KilnDockerfileTests",
+            dependencies: ["KilnDockerfile", "KilnOCI", "KilnTestSupport"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -1,0 +1,265 @@
+import Foundation
+import KilnOCI
+
+extension BuildPlanner {
+    /// Variables visible inside a stage: ENV (image's and the stage's) over declared ARGs.
+    struct Scope {
+        var env: [(String, String)] = []
+        var args: [(String, String?)] = []
+        func lookup(_ name: String) -> String? {
+            if let e = env.last(where: { $0.0 == name }) { return e.1 }
+            if let a = args.last(where: { $0.0 == name }) { return a.1 }
+            return nil
+        }
+        mutating func setEnv(_ k: String, _ v: String) {
+            if let i = env.firstIndex(where: { $0.0 == k }) { env[i].1 = v } else { env.append((k, v)) }
+        }
+    }
+
+    func resolve(_ stage: RawStage, all raw: [RawStage], planned: [Int: PlannedStage], words: ShellWords,
+                 globals: [String: String?], used: inout Set<String>, imageConfig: ImageConfigLookup) async throws -> PlannedStage {
+        var scope = Scope()
+        let base: StageBase
+        let platform = stage.platform ?? options.platform
+        var shell = ["/bin/sh", "-c"]
+        var workdir = "/"
+        if stage.image.lowercased() == "scratch" {
+            base = .scratch
+        } else if let i = stageIndex(stage.image, before: stage.index, in: raw), let dep = planned[i] {
+            base = .stage(i)
+            scope.env = dep.env
+        } else {
+            base = .image(stage.image, platform: stage.platform)
+            if let config = try await imageConfig(stage.image, platform) {
+                let rt = config.runtime
+                for e in rt.env ?? [] {
+                    let kv = e.split(separator: "=", maxSplits: 1)
+                    scope.setEnv(String(kv[0]), kv.count > 1 ? String(kv[1]) : "")
+                }
+                if let s = rt.shell, !s.isEmpty { shell = s }
+                if let w = rt.workingDir, !w.isEmpty { workdir = w }
+            }
+        }
+        let total = 1 + stage.body.filter { Self.vertexKeywords.contains($0.keyword) }.count
+        let display = stage.name ?? "stage-\(stage.index)"
+        var number = 1
+        var steps: [PlannedStep] = []
+
+        for ins in stage.body {
+            let lookup: (String) -> String? = { scope.lookup($0) }
+            var name: String?
+            if Self.vertexKeywords.contains(ins.keyword) {
+                number += 1
+                name = "[\(display) \(number)/\(total)] \(ins.original)"
+            }
+            let kind: StepKind
+            switch ins.keyword {
+            case "ARG":
+                var last: StepKind = .arg("", nil)
+                for (argName, def) in try argDeclarations(ins, words: words) {
+                    var value: String?
+                    if let v = options.buildArgs[argName] {
+                        value = v
+                        used.insert(argName)
+                    } else if let d = def {
+                        value = try expand(d, words: words, line: ins.line, lookup)
+                    } else if let g = globals[argName] {
+                        value = g
+                    } else {
+                        value = builtins[argName]
+                    }
+                    scope.args.append((argName, value))
+                    last = .arg(argName, value)
+                }
+                kind = last
+            case "ENV":
+                let pairs = try keyValues(ins, words: words, lookup: lookup, legacy: true)
+                for (k, v) in pairs { scope.setEnv(k, v) }
+                kind = .env(pairs)
+            case "LABEL":
+                kind = .label(try keyValues(ins, words: words, lookup: lookup, legacy: false))
+            case "RUN":
+                guard !ins.arguments.isEmpty else { throw error(ins.line, "RUN requires at least one argument") }
+                let command: CommandForm = ins.json.map(CommandForm.exec) ?? .shell(ins.arguments)
+                let mounts = try ins.flagValues("mount").map { m throws(DockerfileError) in try expand(m, words: words, line: ins.line, lookup) }
+                let network = try ins.flag("network").map { n throws(DockerfileError) in try expand(n, words: words, line: ins.line, lookup) }
+                if let n = network, !["default", "none", "host"].contains(n) {
+                    throw error(ins.line, "RUN --network=\(n): must be default, none or host")
+                }
+                let args = scope.args.compactMap { a in a.1.map { (a.0, $0) } }.filter { a in !scope.env.contains { $0.0 == a.0 } }
+                kind = .run(RunStep(command: command, shell: shell, heredocs: ins.heredocs, mounts: mounts, network: network, buildArgs: args))
+            case "COPY", "ADD":
+                kind = .copy(try copyStep(ins, words: words, lookup: lookup, stage: stage, raw: raw))
+            case "WORKDIR":
+                let path = try expand(ins.arguments, words: words, line: ins.line, lookup)
+                guard !path.isEmpty else { throw error(ins.line, "WORKDIR requires exactly one argument") }
+                workdir = path.hasPrefix("/") ? path : (workdir as NSString).appendingPathComponent(path)
+                kind = .workdir(workdir)
+            case "USER":
+                let u = try expand(ins.arguments, words: words, line: ins.line, lookup)
+                guard !u.isEmpty, !u.contains(" ") else { throw error(ins.line, "USER requires exactly one argument") }
+                kind = .user(u)
+            case "EXPOSE":
+                let ports = try expandWords(ins.arguments, words: words, line: ins.line, lookup)
+                guard !ports.isEmpty else { throw error(ins.line, "EXPOSE requires at least one argument") }
+                kind = .expose(try ports.map { p throws(DockerfileError) in try exposedPort(p, line: ins.line) })
+            case "VOLUME":
+                let vols = try ins.json ?? expandWords(ins.arguments, words: words, line: ins.line, lookup)
+                guard !vols.isEmpty, vols.allSatisfy({ !$0.isEmpty }) else { throw error(ins.line, "VOLUME specified can not be an empty string") }
+                kind = .volume(vols)
+            case "ENTRYPOINT":
+                kind = .entrypoint(ins.json.map(CommandForm.exec) ?? .shell(ins.arguments))
+            case "CMD":
+                kind = .cmd(ins.json.map(CommandForm.exec) ?? .shell(ins.arguments))
+            case "SHELL":
+                guard let s = ins.json, !s.isEmpty else { throw error(ins.line, "SHELL requires the arguments to be in JSON form") }
+                shell = s
+                kind = .shell(s)
+            case "STOPSIGNAL":
+                let s = try expand(ins.arguments, words: words, line: ins.line, lookup)
+                guard !s.isEmpty else { throw error(ins.line, "STOPSIGNAL requires exactly one argument") }
+                kind = .stopSignal(s)
+            case "HEALTHCHECK":
+                kind = .healthcheck(try healthcheck(ins))
+            case "ONBUILD":
+                let trigger = ins.arguments.trimmingCharacters(in: .whitespaces)
+                let first = trigger.prefix(while: { $0 != " " }).uppercased()
+                guard !trigger.isEmpty else { throw error(ins.line, "ONBUILD requires at least one argument") }
+                guard !["ONBUILD", "FROM", "MAINTAINER"].contains(first) else {
+                    throw error(ins.line, "\(first) isn't allowed as an ONBUILD trigger")
+                }
+                kind = .onbuild(trigger)
+            case "MAINTAINER":
+                kind = .maintainer(ins.arguments)
+            default:
+                throw error(ins.line, "unexpected \(ins.keyword)")
+            }
+            steps.append(PlannedStep(instruction: ins, vertexName: name, kind: kind))
+        }
+        let fromName = "[\(display) 1/\(total)] FROM \(stage.image)"
+        return PlannedStage(index: stage.index, name: stage.name, base: base, platform: platform, fromName: fromName,
+                            steps: steps, env: scope.env, line: stage.from.line)
+    }
+
+    func expandWords(_ text: String, words: ShellWords, line: Int, _ lookup: (String) -> String?) throws(DockerfileError) -> [String] {
+        do { return try words.expandWords(text, lookup) } catch { throw self.error(line, error.message) }
+    }
+
+    /// `k=v k2="v 2"`, or for ENV the legacy `ENV key value with spaces`.
+    func keyValues(_ ins: Instruction, words: ShellWords, lookup: (String) -> String?, legacy: Bool) throws(DockerfileError) -> [(String, String)] {
+        let parts = words.splitKeepingQuotes(ins.arguments)
+        guard !parts.isEmpty else { throw error(ins.line, "\(ins.keyword) requires at least one argument") }
+        if legacy, let first = parts.first, !first.contains("=") {
+            guard parts.count >= 2 else { throw error(ins.line, "ENV must have two arguments") }
+            let rest = ins.arguments.drop(while: { $0 != " " && $0 != "\t" }).drop(while: { $0 == " " || $0 == "\t" })
+            return [(first, try expand(String(rest), words: words, line: ins.line, lookup))]
+        }
+        return try parts.map { p throws(DockerfileError) in
+            guard let eq = p.firstIndex(of: "=") else {
+                throw error(ins.line, "\(ins.keyword): '\(p)' is not key=value")
+            }
+            let key = try expand(String(p[..<eq]), words: words, line: ins.line, lookup)
+            guard !key.isEmpty else { throw error(ins.line, "\(ins.keyword) names can not be blank") }
+            return (key, try expand(String(p[p.index(after: eq)...]), words: words, line: ins.line, lookup))
+        }
+    }
+
+    func copyStep(_ ins: Instruction, words: ShellWords, lookup: (String) -> String?, stage: RawStage, raw: [RawStage]) throws(DockerfileError) -> CopyStep {
+        var args: [String]
+        if let j = ins.json {
+            args = try j.map { a throws(DockerfileError) in try expand("\"\(a.replacingOccurrences(of: "\"", with: "\\\""))\"", words: words, line: ins.line, lookup) }
+        } else {
+            args = try words.splitKeepingQuotes(ins.arguments).map { w throws(DockerfileError) in
+                w.hasPrefix("<<") ? w : try expand(w, words: words, line: ins.line, lookup)
+            }
+        }
+        let heredocNames = Set(ins.heredocs.map(\.name))
+        args = args.filter { a in
+            !(a.hasPrefix("<<") && heredocNames.contains(a.trimmingCharacters(in: CharacterSet(charactersIn: "<-\"'"))))
+        }
+        guard args.count >= (ins.heredocs.isEmpty ? 2 : 1) else {
+            throw error(ins.line, "\(ins.keyword) requires at least two arguments, but only \(args.count) provided")
+        }
+        let dest = args.removeLast()
+        var from = CopyFrom.context
+        if let f = ins.flag("from") {
+            guard ins.keyword == "COPY" else { throw error(ins.line, "ADD does not support --from") }
+            let v = try expand(f, words: words, line: ins.line, lookup)
+            if let i = stageIndex(v, before: stage.index, in: raw) {
+                from = .stage(i)
+            } else if Int(v) != nil || raw[stage.index...].contains(where: { $0.name == v.lowercased() }) {
+                throw error(ins.line, "COPY --from=\(v): stage \(v) is not an earlier stage")
+            } else {
+                from = .image(v)
+            }
+        }
+        var chmod: UInt32?
+        if let c = ins.flag("chmod") {
+            let v = try expand(c, words: words, line: ins.line, lookup)
+            guard let m = UInt32(v, radix: 8), m <= 0o7777 else { throw error(ins.line, "\(ins.keyword) --chmod=\(v): invalid octal mode") }
+            chmod = m
+        }
+        let chown = try ins.flag("chown").map { c throws(DockerfileError) in try expand(c, words: words, line: ins.line, lookup) }
+        let exclude = try ins.flagValues("exclude").map { e throws(DockerfileError) in try expand(e, words: words, line: ins.line, lookup) }
+        let link = ins.flags.contains { $0.name == "link" && ($0.value == nil || $0.value == "true") }
+        return CopyStep(isAdd: ins.keyword == "ADD", sources: args, heredocs: ins.heredocs, destination: dest, from: from,
+                        chown: chown, chmod: chmod, link: link, exclude: exclude)
+    }
+
+    func exposedPort(_ p: String, line: Int) throws(DockerfileError) -> String {
+        let parts = p.split(separator: "/", omittingEmptySubsequences: false)
+        let proto = parts.count > 1 ? parts[1].lowercased() : "tcp"
+        let range = parts[0].split(separator: "-")
+        guard (1...2).contains(range.count), range.allSatisfy({ UInt16($0) != nil }), ["tcp", "udp", "sctp"].contains(proto) else {
+            throw error(line, "EXPOSE: invalid port '\(p)'")
+        }
+        return "\(parts[0])/\(proto)"
+    }
+
+    func healthcheck(_ ins: Instruction) throws(DockerfileError) -> JSONValue {
+        let trimmed = ins.arguments.trimmingCharacters(in: .whitespaces)
+        if trimmed.uppercased() == "NONE" {
+            guard ins.flags.isEmpty else { throw error(ins.line, "HEALTHCHECK NONE takes no options") }
+            return .object(["Test": .array([.string("NONE")])])
+        }
+        guard trimmed.uppercased().hasPrefix("CMD") else { throw error(ins.line, "HEALTHCHECK: unknown type, use CMD or NONE") }
+        let rest = String(trimmed.dropFirst(3)).trimmingCharacters(in: .whitespaces)
+        guard !rest.isEmpty else { throw error(ins.line, "HEALTHCHECK CMD requires a command") }
+        var test: [JSONValue]
+        if rest.hasPrefix("["), let data = rest.data(using: .utf8), let arr = try? JSONSerialization.jsonObject(with: data) as? [String] {
+            test = [.string("CMD")] + arr.map(JSONValue.string)
+        } else {
+            test = [.string("CMD-SHELL"), .string(rest)]
+        }
+        var obj: [String: JSONValue] = ["Test": .array(test)]
+        for (flag, key) in [("interval", "Interval"), ("timeout", "Timeout"), ("start-period", "StartPeriod"), ("start-interval", "StartInterval")] {
+            if let v = ins.flag(flag) {
+                guard let ns = Self.parseDuration(v) else { throw error(ins.line, "HEALTHCHECK --\(flag)=\(v): invalid duration") }
+                obj[key] = .int(ns)
+            }
+        }
+        if let r = ins.flag("retries") {
+            guard let n = Int64(r), n >= 0 else { throw error(ins.line, "HEALTHCHECK --retries=\(r): must be a non-negative integer") }
+            obj["Retries"] = .int(n)
+        }
+        return .object(obj)
+    }
+
+    /// Go-style durations (`30s`, `1m30s`, `500ms`, `1h`) in nanoseconds.
+    static func parseDuration(_ s: String) -> Int64? {
+        let units: [(String, Double)] = [("ns", 1), ("us", 1e3), ("µs", 1e3), ("ms", 1e6), ("s", 1e9), ("m", 60e9), ("h", 3600e9)]
+        var rest = Substring(s)
+        var total = 0.0
+        guard !rest.isEmpty else { return nil }
+        if rest == "0" { return 0 }
+        while !rest.isEmpty {
+            let num = rest.prefix(while: { $0.isNumber || $0 == "." })
+            guard let v = Double(num) else { return nil }
+            rest = rest.dropFirst(num.count)
+            guard let unit = units.sorted(by: { $0.0.count > $1.0.count }).first(where: { rest.hasPrefix($0.0) }) else { return nil }
+            rest = rest.dropFirst(unit.0.count)
+            total += v * unit.1
+        }
+        return Int64(total)
+    }
+}

@@ -1,0 +1,215 @@
+import Foundation
+import KilnOCI
+
+/// What a build asks of the Dockerfile.
+public struct PlanOptions: Sendable {
+    /// `--build-arg` values.
+    public var buildArgs: [String: String]
+    /// `--target` stage name, or the last stage.
+    public var target: String?
+    /// The platform built for.
+    public var platform: Platform
+    /// The platform building.
+    public var buildPlatform: Platform
+    /// The Dockerfile's name in messages.
+    public var fileName: String
+
+    /// Options for a build.
+    public init(buildArgs: [String: String] = [:], target: String? = nil, platform: Platform = .linuxAMD64,
+                buildPlatform: Platform = .linuxAMD64, fileName: String = "Dockerfile") {
+        self.buildArgs = buildArgs
+        self.target = target
+        self.platform = platform
+        self.buildPlatform = buildPlatform
+        self.fileName = fileName
+    }
+}
+
+/// Resolves a parsed Dockerfile into a ``BuildPlan``: global and stage `ARG` scoping with
+/// build args and the platform built-ins, `ENV` (on top of the base image's), expansion of
+/// every instruction that expands, flag checks, the stages the target needs, and step names.
+public struct BuildPlanner: Sendable {
+    /// Options.
+    public var options: PlanOptions
+
+    /// Reads the config of a base image (`ref`, `platform`): its ENV seeds the stage's
+    /// environment. `nil` means an empty config.
+    public typealias ImageConfigLookup = @Sendable (String, Platform) async throws -> ImageConfig?
+
+    /// A planner.
+    public init(options: PlanOptions = PlanOptions()) { self.options = options }
+
+    static let allowedFlags: [String: Set<String>] = [
+        "FROM": ["platform"], "RUN": ["mount", "network", "security"],
+        "COPY": ["from", "chown", "chmod", "link", "exclude", "parents"],
+        "ADD": ["chown", "chmod", "link", "exclude", "keep-git-dir", "checksum", "unpack"],
+        "HEALTHCHECK": ["interval", "timeout", "start-period", "start-interval", "retries"],
+    ]
+    static let vertexKeywords: Set<String> = ["RUN", "COPY", "ADD", "WORKDIR"]
+
+    var builtins: [String: String] {
+        let t = options.platform, b = options.buildPlatform
+        return [
+            "TARGETPLATFORM": t.description, "TARGETOS": t.os, "TARGETARCH": t.architecture, "TARGETVARIANT": t.variant ?? "",
+            "BUILDPLATFORM": b.description, "BUILDOS": b.os, "BUILDARCH": b.architecture, "BUILDVARIANT": b.variant ?? "",
+        ]
+    }
+
+    func error(_ line: Int, _ message: String) -> DockerfileError {
+        DockerfileError(file: options.fileName, line: line, message)
+    }
+
+    struct RawStage {
+        var index: Int
+        var from: Instruction
+        var name: String?
+        var image: String
+        var platform: Platform?
+        var body: [Instruction]
+    }
+
+    /// Plans the build.
+    public func plan(_ parsed: ParsedDockerfile, imageConfig: ImageConfigLookup) async throws -> BuildPlan {
+        let words = ShellWords(escape: parsed.escape)
+        var warnings = parsed.warnings
+        var usedArgs = Set<String>()
+
+        // Global ARGs, then the stages.
+        var globals: [String: String?] = [:]
+        var raw: [RawStage] = []
+        for ins in parsed.instructions {
+            try checkFlags(ins)
+            if ins.keyword == "FROM" {
+                raw.append(try fromStage(ins, index: raw.count, words: words, globals: globals, used: &usedArgs))
+            } else if raw.isEmpty {
+                guard ins.keyword == "ARG" else {
+                    throw error(ins.line, "\(ins.keyword) before the first FROM: only ARG may come before FROM")
+                }
+                for (name, def) in try argDeclarations(ins, words: words) {
+                    let lookup: (String) -> String? = { n in globals[n].flatMap { $0 } ?? self.builtins[n] }
+                    let expanded = try def.map { d throws(DockerfileError) in try expand(d, words: words, line: ins.line, lookup) }
+                    if options.buildArgs[name] != nil { usedArgs.insert(name) }
+                    let value: String? = options.buildArgs[name] ?? expanded
+                    globals[name] = .some(value)
+                }
+            } else {
+                raw[raw.count - 1].body.append(ins)
+            }
+        }
+        guard !raw.isEmpty else { throw error(0, "no FROM instruction: a Dockerfile needs at least one stage") }
+
+        // The target and what it needs.
+        let targetIndex: Int
+        if let t = options.target {
+            guard let i = raw.firstIndex(where: { $0.name == t.lowercased() }) else {
+                throw error(0, "target stage \"\(t)\" could not be found")
+            }
+            targetIndex = i
+        } else {
+            targetIndex = raw.count - 1
+        }
+        var needed = Set<Int>()
+        var stack = [targetIndex]
+        while let i = stack.popLast() {
+            guard needed.insert(i).inserted else { continue }
+            stack.append(contentsOf: try dependencies(of: raw[i], in: raw, words: words, globals: globals))
+        }
+
+        var planned: [Int: PlannedStage] = [:]
+        for i in needed.sorted() {
+            planned[i] = try await resolve(raw[i], all: raw, planned: planned, words: words, globals: globals,
+                                           used: &usedArgs, imageConfig: imageConfig)
+        }
+        for name in options.buildArgs.keys.sorted() where !usedArgs.contains(name) && builtins[name] == nil {
+            warnings.append("build arg \(name) is not used by any stage built")
+        }
+        return BuildPlan(stages: needed.sorted().compactMap { planned[$0] }, warnings: warnings)
+    }
+
+    private func checkFlags(_ ins: Instruction) throws(DockerfileError) {
+        let allowed = Self.allowedFlags[ins.keyword] ?? []
+        if ins.keyword == "ADD", ins.hasFlag("from") { throw error(ins.line, "ADD does not support --from") }
+        for f in ins.flags where !allowed.contains(f.name) {
+            throw error(ins.line, "\(ins.keyword): unknown flag --\(f.name)")
+        }
+    }
+
+    private func fromStage(_ ins: Instruction, index: Int, words: ShellWords, globals: [String: String?], used: inout Set<String>) throws(DockerfileError) -> RawStage {
+        let parts = words.splitKeepingQuotes(ins.arguments)
+        let lookup: (String) -> String? = { n in
+            globals[n].flatMap { $0 } ?? self.builtins[n]
+        }
+        for p in parts where p.contains("$") {
+            for (k, _) in globals where p.contains(k) { used.insert(k) }
+        }
+        guard parts.count == 1 || (parts.count == 3 && parts[1].uppercased() == "AS") else {
+            throw error(ins.line, "FROM requires either one or three arguments (FROM image [AS name])")
+        }
+        let image = try expand(parts[0], words: words, line: ins.line, lookup)
+        guard !image.isEmpty else { throw error(ins.line, "FROM: base name (\(parts[0])) should not be blank") }
+        var name: String?
+        if parts.count == 3 {
+            let n = parts[2].lowercased()
+            guard n.first?.isLetter == true, n.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
+                throw error(ins.line, "invalid stage name '\(parts[2])'")
+            }
+            name = n
+        }
+        var platform: Platform?
+        if let p = ins.flag("platform") {
+            let expanded = try expand(p, words: words, line: ins.line, lookup)
+            do { platform = try Platform(parsing: expanded) } catch { throw self.error(ins.line, "FROM --platform: \(error.description)") }
+        }
+        return RawStage(index: index, from: ins, name: name, image: image, platform: platform, body: [])
+    }
+
+    func stageIndex(_ value: String, before index: Int, in raw: [RawStage]) -> Int? {
+        if let n = Int(value), n >= 0, n < index { return n }
+        return raw[..<index].lastIndex { $0.name == value.lowercased() }
+    }
+
+    private func dependencies(of stage: RawStage, in raw: [RawStage], words: ShellWords, globals: [String: String?]) throws -> [Int] {
+        var deps: [Int] = []
+        if let i = stageIndex(stage.image, before: stage.index, in: raw) { deps.append(i) }
+        let lookup: (String) -> String? = { n in globals[n].flatMap { $0 } ?? self.options.buildArgs[n] ?? self.builtins[n] }
+        for ins in stage.body {
+            if ins.keyword == "COPY", let from = ins.flag("from") {
+                let v = try expand(from, words: words, line: ins.line, lookup)
+                if let i = stageIndex(v, before: stage.index, in: raw) { deps.append(i) }
+            }
+            if ins.keyword == "RUN" {
+                for m in ins.flagValues("mount") {
+                    for kv in m.split(separator: ",") where kv.hasPrefix("from=") {
+                        let v = try expand(String(kv.dropFirst(5)), words: words, line: ins.line, lookup)
+                        if let i = stageIndex(v, before: stage.index, in: raw) { deps.append(i) }
+                    }
+                }
+            }
+        }
+        return deps
+    }
+
+    func expand(_ word: String, words: ShellWords, line: Int, _ lookup: (String) -> String?) throws(DockerfileError) -> String {
+        do { return try words.expand(word, lookup) } catch { throw self.error(line, error.message) }
+    }
+
+    /// `ARG a=1 b c="x y"` → [(a, "1"), (b, nil), (c, "\"x y\"")] (defaults unexpanded).
+    func argDeclarations(_ ins: Instruction, words: ShellWords) throws(DockerfileError) -> [(String, String?)] {
+        let parts = words.splitKeepingQuotes(ins.arguments)
+        guard !parts.isEmpty else { throw error(ins.line, "ARG requires at least one argument") }
+        return try parts.map { p throws(DockerfileError) in
+            if let eq = p.firstIndex(of: "=") {
+                let name = String(p[..<eq])
+                guard Self.validName(name) else { throw error(ins.line, "ARG: invalid name '\(name)'") }
+                return (name, String(p[p.index(after: eq)...]))
+            }
+            guard Self.validName(p) else { throw error(ins.line, "ARG: invalid name '\(p)'") }
+            return (p, nil)
+        }
+    }
+
+    static func validName(_ s: String) -> Bool {
+        guard let f = s.first, f.isLetter || f == "_" else { return false }
+        return s.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" }
+    }
+}
