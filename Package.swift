@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "KilnArchive", targets: ["KilnArchive"]),
         .library(name: "KilnStore", targets: ["KilnStore"]),
         .library(name: "KilnDockerfile", targets: ["KilnDockerfile"]),
+        .library(name: "KilnSolver", targets: ["KilnSolver"]),
     ],
     dependencies: [
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
@@ -63,6 +64,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "KilnSolver",
+            dependencies: ["KilnOCI", "KilnArchive", "KilnDockerfile"],
+            swiftSettings: strict
+        ),
+        .target(
             name: "KilnStore",
             dependencies: ["KilnOCI", "KilnArchive", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict
@@ -100,6 +106,12 @@ let package = Package(
         .testTarget(
             name: "KilnDockerfileTests",
             dependencies: ["KilnDockerfile", "KilnOCI", "KilnTestSupport"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "KilnSolverTests",
+            dependencies: ["KilnSolver", "KilnDockerfile", "KilnArchive", "KilnOCI", "KilnTestSupport", "CKilnSys",
+                           .product(name: "PropertyBased", package: "swift-property-based")],
             swiftSettings: strict
         ),
         .testTarget(

@@ -34,6 +34,12 @@ public struct PlannedStage: Sendable {
     public var env: [(String, String)]
     /// Dockerfile line of the FROM.
     public var line: Int
+    /// Working directory at the end of the stage.
+    public var workdir: String
+    /// User at the end of the stage.
+    public var user: String
+    /// SHELL at the end of the stage.
+    public var shell: [String]
 }
 
 /// What a stage starts from.
@@ -114,6 +120,12 @@ public struct RunStep: Sendable {
     public var network: String?
     /// Build args in scope, passed to the command as environment (they are part of its key).
     public var buildArgs: [(String, String)]
+    /// The environment at this step (image ENV and ENV instructions so far).
+    public var env: [(String, String)]
+    /// The working directory at this step.
+    public var workdir: String
+    /// The user at this step (empty: the image's default, root).
+    public var user: String
 }
 
 /// A `COPY` or `ADD` step, resolved.
@@ -136,6 +148,8 @@ public struct CopyStep: Sendable {
     public var link: Bool
     /// `--exclude` patterns.
     public var exclude: [String]
+    /// The working directory at this step (relative destinations resolve against it).
+    public var workdir: String
 }
 
 /// The source of a COPY.

@@ -23,11 +23,15 @@ extension BuildPlanner {
         let platform = stage.platform ?? options.platform
         var shell = ["/bin/sh", "-c"]
         var workdir = "/"
+        var user = ""
         if stage.image.lowercased() == "scratch" {
             base = .scratch
         } else if let i = stageIndex(stage.image, before: stage.index, in: raw), let dep = planned[i] {
             base = .stage(i)
             scope.env = dep.env
+            workdir = dep.workdir
+            user = dep.user
+            shell = dep.shell
         } else {
             base = .image(stage.image, platform: stage.platform)
             if let config = try await imageConfig(stage.image, platform) {
@@ -38,6 +42,7 @@ extension BuildPlanner {
                 }
                 if let s = rt.shell, !s.isEmpty { shell = s }
                 if let w = rt.workingDir, !w.isEmpty { workdir = w }
+                user = rt.user ?? ""
             }
         }
         let total = 1 + stage.body.filter { Self.vertexKeywords.contains($0.keyword) }.count
@@ -87,9 +92,12 @@ extension BuildPlanner {
                     throw error(ins.line, "RUN --network=\(n): must be default, none or host")
                 }
                 let args = scope.args.compactMap { a in a.1.map { (a.0, $0) } }.filter { a in !scope.env.contains { $0.0 == a.0 } }
-                kind = .run(RunStep(command: command, shell: shell, heredocs: ins.heredocs, mounts: mounts, network: network, buildArgs: args))
+                kind = .run(RunStep(command: command, shell: shell, heredocs: ins.heredocs, mounts: mounts, network: network,
+                                    buildArgs: args, env: scope.env, workdir: workdir, user: user))
             case "COPY", "ADD":
-                kind = .copy(try copyStep(ins, words: words, lookup: lookup, stage: stage, raw: raw))
+                var c = try copyStep(ins, words: words, lookup: lookup, stage: stage, raw: raw)
+                c.workdir = workdir
+                kind = .copy(c)
             case "WORKDIR":
                 let path = try expand(ins.arguments, words: words, line: ins.line, lookup)
                 guard !path.isEmpty else { throw error(ins.line, "WORKDIR requires exactly one argument") }
@@ -98,6 +106,7 @@ extension BuildPlanner {
             case "USER":
                 let u = try expand(ins.arguments, words: words, line: ins.line, lookup)
                 guard !u.isEmpty, !u.contains(" ") else { throw error(ins.line, "USER requires exactly one argument") }
+                user = u
                 kind = .user(u)
             case "EXPOSE":
                 let ports = try expandWords(ins.arguments, words: words, line: ins.line, lookup)
@@ -138,7 +147,7 @@ extension BuildPlanner {
         }
         let fromName = "[\(display) 1/\(total)] FROM \(stage.image)"
         return PlannedStage(index: stage.index, name: stage.name, base: base, platform: platform, fromName: fromName,
-                            steps: steps, env: scope.env, line: stage.from.line)
+                            steps: steps, env: scope.env, line: stage.from.line, workdir: workdir, user: user, shell: shell)
     }
 
     func expandWords(_ text: String, words: ShellWords, line: Int, _ lookup: (String) -> String?) throws(DockerfileError) -> [String] {
@@ -203,7 +212,7 @@ extension BuildPlanner {
         let exclude = try ins.flagValues("exclude").map { e throws(DockerfileError) in try expand(e, words: words, line: ins.line, lookup) }
         let link = ins.flags.contains { $0.name == "link" && ($0.value == nil || $0.value == "true") }
         return CopyStep(isAdd: ins.keyword == "ADD", sources: args, heredocs: ins.heredocs, destination: dest, from: from,
-                        chown: chown, chmod: chmod, link: link, exclude: exclude)
+                        chown: chown, chmod: chmod, link: link, exclude: exclude, workdir: "/")
     }
 
     func exposedPort(_ p: String, line: Int) throws(DockerfileError) -> String {

@@ -100,7 +100,7 @@ public struct DockerIgnore: Sendable {
     }
 
     /// `filepath.Match` for one component: `*`, `?`, `[abc]`, `[a-z]`, `[^x]`, `\` escapes.
-    static func glob(_ p: [Character], _ s: [Character]) -> Bool {
+    public static func glob(_ p: [Character], _ s: [Character]) -> Bool {
         var pi = 0, si = 0
         var star = -1, mark = 0
         while si < s.count {

@@ -1,0 +1,288 @@
+import Foundation
+import KilnArchive
+import KilnDockerfile
+import KilnOCI
+
+/// A base image as resolved from its registry.
+public struct ResolvedImage: Sendable, Hashable {
+    /// The reference as written (expanded).
+    public var reference: String
+    /// Digest of the platform's image manifest.
+    public var manifestDigest: Digest
+    /// The image config.
+    public var config: ImageConfig
+    /// The platform resolved.
+    public var platform: Platform
+
+    /// A resolved image.
+    public init(reference: String, manifestDigest: Digest, config: ImageConfig, platform: Platform) {
+        self.reference = reference
+        self.manifestDigest = manifestDigest
+        self.config = config
+        self.platform = platform
+    }
+
+    /// ChainID of the rootfs: the key that still matches a re-pushed identical image.
+    public var chainID: Digest {
+        var chain: Digest?
+        for d in config.diffIDs {
+            chain = chain.map { Digest.of(Data("\($0) \(d)".utf8)) } ?? d
+        }
+        return chain ?? Digest.of(Data())
+    }
+}
+
+/// One node of the build graph.
+public struct Vertex: Sendable {
+    /// Position in ``BuildGraph/vertices`` (inputs come first).
+    public var index: Int
+    /// `[stage i/n] INSTRUCTION args`.
+    public var name: String
+    /// What it does.
+    public var op: VertexOp
+    /// Input vertices: the filesystem state it starts from first, then copy sources.
+    public var inputs: [Int]
+    /// Its cache key.
+    public var key: CacheKey
+    /// Other root keys meaning the same result (an image's ChainID key).
+    public var alternativeKeys: [CacheKey]
+}
+
+/// The operation of a vertex.
+public enum VertexOp: Sendable {
+    /// A base image.
+    case image(ResolvedImage)
+    /// A RUN.
+    case exec(RunStep)
+    /// A COPY/ADD; `paths` are the resolved source paths (relative to the context or the source root).
+    case copy(CopyStep, paths: [String])
+    /// WORKDIR's directory creation.
+    case mkdir(String, user: String)
+}
+
+/// The build as vertices with cache keys, computed before anything runs.
+public struct BuildGraph: Sendable {
+    /// Vertices, every input before its users.
+    public var vertices: [Vertex]
+    /// For each planned stage index, the vertex holding its final filesystem (nil: empty scratch).
+    public var stageResults: [Int: Int]
+    /// The plan it came from.
+    public var plan: BuildPlan
+
+    /// The target stage's final vertex.
+    public var target: Vertex? { stageResults[plan.target.index].map { vertices[$0] } }
+}
+
+/// Errors building the graph (missing context files, escaping paths).
+public struct GraphError: Error, Sendable, CustomStringConvertible {
+    /// What is wrong, with the step.
+    public var description: String
+}
+
+/// Turns a ``BuildPlan`` into a ``BuildGraph``: every step's definition digest, selectors, and
+/// content keys over exactly the context files each COPY reads.
+public struct GraphBuilder: Sendable {
+    /// The build context directory.
+    public var contextDirectory: String
+    /// `.dockerignore` rules for the context.
+    public var ignore: DockerIgnore
+
+    /// A builder for a context.
+    public init(contextDirectory: String, ignore: DockerIgnore = DockerIgnore()) {
+        self.contextDirectory = contextDirectory
+        self.ignore = ignore
+    }
+
+    /// Builds the graph; `images` gives the resolved base images by reference.
+    public func build(_ plan: BuildPlan, images: [String: ResolvedImage]) throws -> BuildGraph {
+        var vertices: [Vertex] = []
+        var stageResults: [Int: Int] = [:]
+        var imageVertices: [String: Int] = [:]
+
+        func imageVertex(_ ref: String, name: String) throws -> Int {
+            if let v = imageVertices[ref] { return v }
+            guard let img = images[ref] else { throw GraphError(description: "\(name): base image \(ref) was not resolved") }
+            struct ImageDef: Encodable { var type = "kiln.source.image.v0"; var digest: String; var platform: String }
+            let key = CacheKey(base: Definition.digest(ImageDef(digest: img.manifestDigest.description, platform: img.platform.description)))
+            struct ChainDef: Encodable { var type = "kiln.source.rootfs.v0"; var chainID: String; var platform: String }
+            let alt = CacheKey(base: Definition.digest(ChainDef(chainID: img.chainID.description, platform: img.platform.description)))
+            vertices.append(Vertex(index: vertices.count, name: name, op: .image(img), inputs: [], key: key, alternativeKeys: [alt]))
+            imageVertices[ref] = vertices.count - 1
+            return vertices.count - 1
+        }
+
+        for stage in plan.stages {
+            var state: Int?
+            switch stage.base {
+            case .image(let ref, _): state = try imageVertex(ref, name: stage.fromName)
+            case .stage(let i): state = stageResults[i]
+            case .scratch: state = nil
+            }
+            for step in stage.steps {
+                guard let name = step.vertexName else { continue }
+                let stateInput = state.map { [KeyInput(link: vertices[$0].key.id, selector: nil)] }
+                switch step.kind {
+                case .run(let run):
+                    struct ExecDef: Encodable {
+                        var type = "kiln.exec.v0"
+                        var command: [String]
+                        var heredocs: [String]
+                        var env: [String]
+                        var cwd: String
+                        var user: String
+                        var network: String
+                        var mounts: [String]
+                        var platform: String
+                    }
+                    let command: [String]
+                    switch run.command {
+                    case .exec(let argv): command = argv
+                    case .shell(let s): command = run.shell + [s]
+                    }
+                    let def = ExecDef(
+                        command: command, heredocs: run.heredocs.map { "\($0.name)\u{0}\($0.expand)\u{0}\($0.content)" },
+                        env: run.env.map { "\($0.0)=\($0.1)" } + run.buildArgs.map { "\($0.0)=\($0.1)" },
+                        cwd: run.workdir, user: run.user, network: run.network ?? "default", mounts: run.mounts,
+                        platform: stage.platform.description)
+                    let inputs = state.map { [[KeyInput(link: vertices[$0].key.id, selector: Definition.rootSelector)]] } ?? []
+                    vertices.append(Vertex(index: vertices.count, name: name, op: .exec(run), inputs: state.map { [$0] } ?? [],
+                                           key: CacheKey(base: Definition.digest(def), inputs: inputs), alternativeKeys: []))
+                case .workdir(let path):
+                    struct MkdirDef: Encodable { var type = "kiln.file.mkdir.v0"; var path: String; var platform: String }
+                    let key = CacheKey(base: Definition.digest(MkdirDef(path: path, platform: stage.platform.description)),
+                                       inputs: stateInput.map { [$0] } ?? [])
+                    vertices.append(Vertex(index: vertices.count, name: name, op: .mkdir(path, user: ""), inputs: state.map { [$0] } ?? [],
+                                           key: key, alternativeKeys: []))
+                case .copy(let copy):
+                    let (sourceInput, sourceVertex, paths) = try copySource(copy, step: name, stageResults: stageResults,
+                                                                            vertices: &vertices, imageVertex: imageVertex)
+                    struct CopyDef: Encodable {
+                        var type = "kiln.file.copy.v0"
+                        var add: Bool
+                        var sources: [String]
+                        var heredocs: [String]
+                        var destination: String
+                        var chown: String
+                        var chmod: String
+                        var link: Bool
+                        var exclude: [String]
+                        var platform: String
+                    }
+                    let dest = copy.destination.hasPrefix("/") ? copy.destination
+                        : (copy.workdir as NSString).appendingPathComponent(copy.destination) + (copy.destination.hasSuffix("/") ? "/" : "")
+                    let def = CopyDef(
+                        add: copy.isAdd, sources: copy.sources.map { ($0 as NSString).lastPathComponent },
+                        heredocs: copy.heredocs.map { "\($0.name)\u{0}\($0.content)" }, destination: dest, chown: copy.chown ?? "",
+                        chmod: copy.chmod.map { String($0, radix: 8) } ?? "", link: copy.link, exclude: copy.exclude,
+                        platform: stage.platform.description)
+                    var inputs: [[KeyInput]] = stateInput.map { [$0] } ?? []
+                    if let s = sourceInput { inputs.append([s]) }
+                    vertices.append(Vertex(
+                        index: vertices.count, name: name, op: .copy(copy, paths: paths),
+                        inputs: (state.map { [$0] } ?? []) + (sourceVertex.map { [$0] } ?? []),
+                        key: CacheKey(base: Definition.digest(def), inputs: inputs), alternativeKeys: []))
+                default:
+                    continue
+                }
+                state = vertices.count - 1
+            }
+            if let s = state { stageResults[stage.index] = s }
+        }
+        return BuildGraph(vertices: vertices, stageResults: stageResults, plan: plan)
+    }
+
+    /// The key input for a COPY's sources, the vertex they come from (nil for the context),
+    /// and the resolved source paths.
+    private func copySource(
+        _ copy: CopyStep, step: String, stageResults: [Int: Int], vertices: inout [Vertex],
+        imageVertex: (String, String) throws -> Int
+    ) throws -> (KeyInput?, Int?, [String]) {
+        switch copy.from {
+        case .context:
+            guard !copy.sources.isEmpty else { return (nil, nil, []) }  // heredoc-only COPY
+            let paths = try resolveContextSources(copy.sources, step: step)
+            let excludes = copy.exclude.map { DockerIgnore(parsing: $0) }
+            let ignore = self.ignore
+            let content: Digest
+            do {
+                content = try ContentChecksum.digest(root: contextDirectory, paths: paths) { rel in
+                    ignore.excludes(rel) || excludes.contains { $0.excludes(rel) }
+                }
+            } catch {
+                throw GraphError(description: "\(step): cannot read context: \(error)")
+            }
+            return (KeyInput(link: CacheKey.contentRoot(content).id, selector: Definition.selector(paths)), nil, paths)
+        case .stage(let i):
+            let paths = copy.sources.map(Self.cleanSource)
+            guard let v = stageResults[i] else {
+                // Copying from an empty scratch stage: nothing to read, the selector still names the paths.
+                return (KeyInput(link: Definition.digest(["empty-stage"]), selector: Definition.selector(paths)), nil, paths)
+            }
+            return (KeyInput(link: vertices[v].key.id, selector: Definition.selector(paths)), v, paths)
+        case .image(let ref):
+            let v = try imageVertex(ref, step)
+            let paths = copy.sources.map(Self.cleanSource)
+            return (KeyInput(link: vertices[v].key.id, selector: Definition.selector(paths)), v, paths)
+        }
+    }
+
+    static func cleanSource(_ s: String) -> String {
+        var parts: [Substring] = []
+        for c in s.split(separator: "/") {
+            if c == "." || c.isEmpty { continue }
+            if c == ".." { _ = parts.popLast(); continue }
+            parts.append(c)
+        }
+        return parts.joined(separator: "/")
+    }
+
+    /// Context-relative paths for COPY sources, wildcards expanded, `.dockerignore` applied.
+    func resolveContextSources(_ sources: [String], step: String) throws -> [String] {
+        var out: [String] = []
+        for raw in sources {
+            if raw.hasPrefix("http://") || raw.hasPrefix("https://") || raw.hasPrefix("git@") {
+                throw GraphError(description: "\(step): remote sources (\(raw)) are not supported")
+            }
+            let clean = Self.cleanSource(raw)
+            if raw.split(separator: "/").contains("..") && clean.isEmpty && raw != "." {
+                throw GraphError(description: "\(step): source \(raw) is outside the build context")
+            }
+            if clean.contains(where: { "*?[".contains($0) }) {
+                let matches = try glob(clean)
+                guard !matches.isEmpty else { throw GraphError(description: "\(step): no source files were specified (\(raw) matches nothing)") }
+                out.append(contentsOf: matches)
+                continue
+            }
+            let full = clean.isEmpty ? contextDirectory : contextDirectory + "/" + clean
+            var st = stat()
+            guard lstat(full, &st) == 0, clean.isEmpty || !ignore.excludes(clean) else {
+                throw GraphError(description: "\(step): \(raw): not found in the build context")
+            }
+            out.append(clean)
+        }
+        return out
+    }
+
+    private func glob(_ pattern: String) throws -> [String] {
+        let parts = pattern.split(separator: "/").map(String.init)
+        var current = [""]
+        for (i, part) in parts.enumerated() {
+            var next: [String] = []
+            for base in current {
+                let dir = base.isEmpty ? contextDirectory : contextDirectory + "/" + base
+                let names = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).sorted()
+                for n in names where DockerIgnore.glob(Array(part), Array(n)) {
+                    let rel = base.isEmpty ? n : base + "/" + n
+                    if ignore.excludes(rel) { continue }
+                    if i < parts.count - 1 {
+                        var isDir: ObjCBool = false
+                        guard FileManager.default.fileExists(atPath: contextDirectory + "/" + rel, isDirectory: &isDir), isDir.boolValue else { continue }
+                    }
+                    next.append(rel)
+                }
+            }
+            current = next
+        }
+        return current
+    }
+}

@@ -1,0 +1,70 @@
+import Foundation
+import KilnOCI
+
+/// A cache key in BuildKit's model: an operation digest, an output index, and for each input
+/// the keys (with selectors) it may be satisfied by. ``id`` identifies the key locally;
+/// ``recordDigest`` is what a BuildKit cache config calls the record's `digest`.
+public struct CacheKey: Sendable, Hashable, Codable {
+    /// The operation's definition digest.
+    public var base: Digest
+    /// The output index (0 for every Dockerfile step; -1 for content roots).
+    public var output: Int
+    /// Per input, the alternatives that satisfy it.
+    public var inputs: [[KeyInput]]
+    /// Stable identity of the whole key (base, output and inputs).
+    public let id: Digest
+
+    /// A key; ``id`` is derived from the parts.
+    public init(base: Digest, output: Int = 0, inputs: [[KeyInput]] = []) {
+        self.base = base
+        self.output = output
+        self.inputs = inputs.map { $0.sorted() }
+        struct Canonical: Encodable {
+            var base: String
+            var output: Int
+            var inputs: [[KeyInput]]
+        }
+        let data = (try? CanonicalJSON.encode(Canonical(base: base.description, output: output, inputs: self.inputs))) ?? Data()
+        id = Digest.of(data)
+    }
+
+    /// `sha256("<base>@<output>")`, BuildKit's record digest for this key.
+    public var recordDigest: Digest { Digest.of(Data("\(base)@\(output)".utf8)) }
+
+    /// A root key for content with digest `content` (`<content>@-1`).
+    public static func contentRoot(_ content: Digest) -> CacheKey { CacheKey(base: content, output: -1) }
+}
+
+/// One way to satisfy an input: another key, and which part of its result is used.
+public struct KeyInput: Sendable, Hashable, Codable, Comparable {
+    /// The input's key id.
+    public var link: Digest
+    /// Digest of the paths used (nil: the whole result).
+    public var selector: Digest?
+
+    /// An input alternative.
+    public init(link: Digest, selector: Digest? = nil) {
+        self.link = link
+        self.selector = selector
+    }
+
+    /// Orders by link, then selector.
+    public static func < (a: KeyInput, b: KeyInput) -> Bool {
+        (a.link.description, a.selector?.description ?? "") < (b.link.description, b.selector?.description ?? "")
+    }
+}
+
+/// Definition digests: sha256 of the canonical JSON of what an operation does.
+enum Definition {
+    static func digest<T: Encodable>(_ value: T) -> Digest {
+        Digest.of((try? CanonicalJSON.encode(value)) ?? Data())
+    }
+
+    /// Selector for a set of paths: sha256 of their NUL-joined list.
+    static func selector(_ paths: [String]) -> Digest {
+        Digest.of(Data(paths.joined(separator: "\u{0}").utf8))
+    }
+
+    /// The whole-root selector every exec input uses (`sha256("/")`, as BuildKit's).
+    static let rootSelector = Digest.of(Data("/".utf8))
+}
