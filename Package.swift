@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "KilnStore", targets: ["KilnStore"]),
         .library(name: "KilnDockerfile", targets: ["KilnDockerfile"]),
         .library(name: "KilnSolver", targets: ["KilnSolver"]),
+        .library(name: "KilnWorker", targets: ["KilnWorker"]),
     ],
     dependencies: [
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
@@ -65,7 +66,12 @@ let package = Package(
         ),
         .target(
             name: "KilnSolver",
-            dependencies: ["KilnOCI", "KilnArchive", "KilnDockerfile"],
+            dependencies: ["KilnOCI", "KilnArchive", "KilnDockerfile", "KilnStore"],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "KilnWorker",
+            dependencies: ["KilnOCI", "KilnArchive", "KilnDockerfile", "KilnStore", "KilnSolver", "KilnRegistry", "CKilnSys"],
             swiftSettings: strict
         ),
         .target(
@@ -79,6 +85,10 @@ let package = Package(
                 "KilnOCI",
                 "KilnRegistry",
                 "KilnArchive",
+                "KilnDockerfile",
+                "KilnSolver",
+                "KilnStore",
+                "KilnWorker",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -110,7 +120,8 @@ let package = Package(
         ),
         .testTarget(
             name: "KilnSolverTests",
-            dependencies: ["KilnSolver", "KilnDockerfile", "KilnArchive", "KilnOCI", "KilnTestSupport", "CKilnSys",
+            dependencies: ["KilnSolver", "KilnDockerfile", "KilnArchive", "KilnOCI", "KilnStore", "KilnWorker", "KilnRegistry",
+                           "KilnTestSupport", "CKilnSys",
                            .product(name: "PropertyBased", package: "swift-property-based")],
             swiftSettings: strict
         ),

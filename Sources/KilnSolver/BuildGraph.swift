@@ -13,13 +13,20 @@ public struct ResolvedImage: Sendable, Hashable {
     public var config: ImageConfig
     /// The platform resolved.
     public var platform: Platform
+    /// The manifest's layer descriptors.
+    public var layers: [Descriptor]
+    /// `registry/repository` it came from (where its blobs can be fetched or mounted from).
+    public var repository: String?
 
     /// A resolved image.
-    public init(reference: String, manifestDigest: Digest, config: ImageConfig, platform: Platform) {
+    public init(reference: String, manifestDigest: Digest, config: ImageConfig, platform: Platform,
+                layers: [Descriptor] = [], repository: String? = nil) {
         self.reference = reference
         self.manifestDigest = manifestDigest
         self.config = config
         self.platform = platform
+        self.layers = layers
+        self.repository = repository
     }
 
     /// ChainID of the rootfs: the key that still matches a re-pushed identical image.

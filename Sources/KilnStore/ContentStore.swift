@@ -65,6 +65,7 @@ public final class ContentStore: Sendable {
                 );
                 """)
         }
+        registerCacheMigration(&m)
         return m
     }
 

@@ -1,6 +1,9 @@
 import ArgumentParser
 import Foundation
 import KilnArchive
+import KilnDockerfile
+import KilnSolver
+import KilnStore
 import KilnOCI
 import KilnRegistry
 
@@ -11,7 +14,7 @@ struct Kiln: AsyncParsableCommand {
         commandName: "kiln",
         abstract: "A daemonless container image builder whose cache lives in OCI registries.",
         version: "0.1.0",
-        subcommands: [Imagetools.self, Layer.self]
+        subcommands: [Build.self, Imagetools.self, Layer.self, DiskUsage.self, Prune.self]
     )
 
     /// Runs the command line, turning every failure into one line on stderr and a non-zero exit.
@@ -26,6 +29,14 @@ struct Kiln: AsyncParsableCommand {
         } catch let error as RegistryError {
             fail(error.description)
         } catch let error as OCIError {
+            fail(error.description)
+        } catch let error as DockerfileError {
+            fail(error.description)
+        } catch let error as GraphError {
+            fail(error.description)
+        } catch let error as SolveError {
+            fail(error.description)
+        } catch let error as StoreError {
             fail(error.description)
         } catch let error as ArchiveError {
             fail(error.description)

@@ -1,0 +1,152 @@
+import Foundation
+import KilnOCI
+import KilnStore
+
+/// Runs one vertex: returns the layer its change makes (nil when it changes nothing).
+public protocol VertexExecutor: Sendable {
+    /// Executes `vertex`; `inputs` are the layer chains of its inputs, in order.
+    func execute(_ vertex: Vertex, in graph: BuildGraph, inputs: [[CachedLayer]],
+                 report: @escaping @Sendable (ProgressEvent) async -> Void) async throws -> CachedLayer?
+}
+
+/// A step that failed, with its name.
+public struct SolveError: Error, Sendable, CustomStringConvertible {
+    /// The vertex name.
+    public var step: String
+    /// The underlying failure.
+    public var message: String
+    /// `step: message`.
+    public var description: String { "\(step): \(message)" }
+}
+
+/// Evaluates a ``BuildGraph`` from the target backwards: a vertex whose key is in the local
+/// cache is a hit and nothing upstream of it runs; otherwise its inputs are solved (in
+/// parallel, bounded) and it is executed, and its result stored under its key.
+public actor Solver {
+    private let graph: BuildGraph
+    private let store: ContentStore
+    private let executor: any VertexExecutor
+    private let printer: any ProgressPrinter
+    private let noCache: Bool
+    private var tasks: [Int: Task<[CachedLayer], any Error>] = [:]
+    private var reported: Set<Int> = []
+    private let limiter: Limiter
+
+    /// What happened to each vertex.
+    public private(set) var outcomes: [String: Outcome] = [:]
+
+    /// How a vertex was satisfied.
+    public enum Outcome: Sendable, Equatable {
+        /// Loaded from the cache.
+        case cached
+        /// Executed.
+        case executed
+    }
+
+    /// A solver for `graph` using `store` for the cache and `executor` to run steps.
+    public init(graph: BuildGraph, store: ContentStore, executor: any VertexExecutor, printer: any ProgressPrinter,
+                noCache: Bool = false, parallelism: Int = 4) {
+        self.graph = graph
+        self.store = store
+        self.executor = executor
+        self.printer = printer
+        self.noCache = noCache
+        self.limiter = Limiter(max(1, parallelism))
+    }
+
+    /// Solves the target; returns its layer chain (empty for an empty scratch image).
+    public func solve() async throws -> [CachedLayer] {
+        guard let target = graph.target else { return [] }
+        return try await result(target.index)
+    }
+
+    /// The layer chain of vertex `index`, from the cache or by running it.
+    public func result(_ index: Int) async throws -> [CachedLayer] {
+        if let t = tasks[index] { return try await t.value }
+        let task = Task { try await self.compute(index) }
+        tasks[index] = task
+        return try await task.value
+    }
+
+    private func report(_ e: ProgressEvent) async { await printer.handle(e) }
+
+    private func compute(_ index: Int) async throws -> [CachedLayer] {
+        let v = graph.vertices[index]
+        let start = Date()
+        if case .image(let img) = v.op {
+            await report(.vertex(VertexStatus(digest: v.key.id, name: v.name, started: start)))
+            let chain = Self.imageChain(img)
+            await report(.vertex(VertexStatus(digest: v.key.id, name: v.name, started: start, completed: Date())))
+            return chain
+        }
+        if !noCache, let hit = try store.cachedResult(v.key.id) {
+            await reportCached(index)
+            return hit
+        }
+        // Inputs in parallel.
+        let inputs: [[CachedLayer]] = try await withThrowingTaskGroup(of: (Int, [CachedLayer]).self) { group in
+            for (i, input) in v.inputs.enumerated() {
+                group.addTask { (i, try await self.result(input)) }
+            }
+            var out = [[CachedLayer]](repeating: [], count: v.inputs.count)
+            for try await (i, chain) in group { out[i] = chain }
+            return out
+        }
+        let started = Date()
+        await report(.vertex(VertexStatus(digest: v.key.id, name: v.name, started: started)))
+        let layer: CachedLayer?
+        do {
+            layer = try await limiter.run { [graph, executor, printer] in
+                try await executor.execute(v, in: graph, inputs: inputs) { e in await printer.handle(e) }
+            }
+        } catch {
+            let message = "\(error)"
+            await report(.vertex(VertexStatus(digest: v.key.id, name: v.name, started: started, completed: Date(), error: message)))
+            throw SolveError(step: v.name, message: message)
+        }
+        var chain = v.inputs.isEmpty ? [] : inputs[0]
+        if let layer { chain.append(layer) }
+        try store.storeResult(key: v.key.id, recordDigest: v.key.recordDigest, description: v.name, layers: chain)
+        outcomes[v.name] = .executed
+        await report(.vertex(VertexStatus(digest: v.key.id, name: v.name, started: started, completed: Date())))
+        return chain
+    }
+
+    /// Reports a hit and, as BuildKit does, every step upstream of it as cached too: their
+    /// results are implied by the hit and none of them runs.
+    private func reportCached(_ index: Int) async {
+        guard reported.insert(index).inserted else { return }
+        let v = graph.vertices[index]
+        for i in v.inputs where tasks[i] == nil { await reportCached(i) }
+        let now = Date()
+        if case .image = v.op {
+            await report(.vertex(VertexStatus(digest: v.key.id, name: v.name, started: now, completed: now)))
+        } else {
+            outcomes[v.name] = .cached
+            await report(.vertex(VertexStatus(digest: v.key.id, name: v.name, started: now, completed: now, cached: true)))
+        }
+    }
+
+    /// A base image's layers as a chain, without downloading anything.
+    static func imageChain(_ img: ResolvedImage) -> [CachedLayer] {
+        zip(img.layers, img.config.diffIDs).map { d, diffID in
+            CachedLayer(digest: d.digest, diffID: diffID, mediaType: d.mediaType, size: d.size,
+                        createdAt: 0, source: img.repository)
+        }
+    }
+}
+
+/// Bounds how many vertices execute at once.
+actor Limiter {
+    private var free: Int
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+    init(_ n: Int) { free = n }
+
+    func run<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
+        if free > 0 { free -= 1 } else { await withCheckedContinuation { waiters.append($0) } }
+        defer {
+            if waiters.isEmpty { free += 1 } else { waiters.removeFirst().resume() }
+        }
+        return try await body()
+    }
+}

@@ -1,0 +1,130 @@
+import Foundation
+import GRDB
+import KilnOCI
+
+/// One layer of a cached result's filesystem chain.
+public struct CachedLayer: Sendable, Hashable, Codable {
+    /// Blob digest.
+    public var digest: Digest
+    /// Uncompressed digest.
+    public var diffID: Digest
+    /// Media type.
+    public var mediaType: String
+    /// Blob size.
+    public var size: Int64
+    /// When the step that made it ran (seconds since the epoch); image history uses it.
+    public var createdAt: Int64
+    /// `registry/repository` known to hold the blob, for lazy pulls and mounts.
+    public var source: String?
+
+    /// A layer reference.
+    public init(digest: Digest, diffID: Digest, mediaType: String, size: Int64, createdAt: Int64, source: String? = nil) {
+        self.digest = digest
+        self.diffID = diffID
+        self.mediaType = mediaType
+        self.size = size
+        self.createdAt = createdAt
+        self.source = source
+    }
+}
+
+/// A cached step result as `kiln du` lists it.
+public struct CacheEntry: Sendable, Hashable {
+    /// The cache key id.
+    public var key: Digest
+    /// The step's name when it was stored.
+    public var description: String
+    /// The result's layer chain.
+    public var layers: [CachedLayer]
+    /// When stored.
+    public var createdAt: Int64
+    /// When last used.
+    public var lastUsedAt: Int64
+}
+
+extension ContentStore {
+    static func registerCacheMigration(_ m: inout DatabaseMigrator) {
+        m.registerMigration("v2-cache") { db in
+            try db.execute(sql: """
+                CREATE TABLE cache_result (
+                    key_id TEXT PRIMARY KEY NOT NULL,
+                    record_digest TEXT NOT NULL,
+                    description TEXT NOT NULL,
+                    layers TEXT NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    last_used_at INTEGER NOT NULL
+                );
+                """)
+        }
+    }
+
+    /// The cached layer chain for a key, marking it used; `nil` on a miss or when a blob the
+    /// chain needs is neither stored nor fetchable from a known source.
+    public func cachedResult(_ key: Digest) throws(StoreError) -> [CachedLayer]? {
+        do {
+            let json = try db.read { db in
+                try String.fetchOne(db, sql: "SELECT layers FROM cache_result WHERE key_id = ?", arguments: [key.description])
+            }
+            guard let json, let layers = try? JSONDecoder().decode([CachedLayer].self, from: Data(json.utf8)) else { return nil }
+            // A result is usable when every blob is here or can be fetched again.
+            guard layers.allSatisfy({ contains($0.digest) || $0.source != nil }) else { return nil }
+            try db.write { db in
+                try db.execute(sql: "UPDATE cache_result SET last_used_at = ? WHERE key_id = ?", arguments: [Self.now(), key.description])
+            }
+            return layers
+        } catch let e as StoreError {
+            throw e
+        } catch {
+            throw StoreError.database("\(error)")
+        }
+    }
+
+    /// Stores a step's result under its key.
+    public func storeResult(key: Digest, recordDigest: Digest, description: String, layers: [CachedLayer]) throws(StoreError) {
+        do {
+            let json = String(decoding: try JSONEncoder().encode(layers), as: UTF8.self)
+            let now = Self.now()
+            try db.write { db in
+                try db.execute(sql: """
+                    INSERT OR REPLACE INTO cache_result (key_id, record_digest, description, layers, created_at, last_used_at)
+                    VALUES (?, ?, ?, ?, ?, ?)
+                    """, arguments: [key.description, recordDigest.description, description, json, now, now])
+            }
+        } catch {
+            throw StoreError.database("\(error)")
+        }
+    }
+
+    /// Every cached result, most recently used first.
+    public func cacheEntries() throws(StoreError) -> [CacheEntry] {
+        do {
+            return try db.read { db in
+                try Row.fetchAll(db, sql: "SELECT * FROM cache_result ORDER BY last_used_at DESC, key_id").compactMap { row in
+                    guard let key = try? Digest(parsing: row["key_id"]),
+                          let layers = try? JSONDecoder().decode([CachedLayer].self, from: Data((row["layers"] as String).utf8))
+                    else { return nil }
+                    return CacheEntry(key: key, description: row["description"], layers: layers,
+                                      createdAt: row["created_at"], lastUsedAt: row["last_used_at"])
+                }
+            }
+        } catch {
+            throw StoreError.database("\(error)")
+        }
+    }
+
+    /// Forgets cached results.
+    public func removeResults(_ keys: [Digest]) throws(StoreError) {
+        do {
+            try db.write { db in
+                for k in keys { try db.execute(sql: "DELETE FROM cache_result WHERE key_id = ?", arguments: [k.description]) }
+            }
+        } catch {
+            throw StoreError.database("\(error)")
+        }
+    }
+
+    /// Blobs referenced by cached results (what garbage collection must keep).
+    public func referencedBlobs() throws(StoreError) -> Set<Digest> {
+        Set(try cacheEntries().flatMap { $0.layers.map(\.digest) })
+    }
+}

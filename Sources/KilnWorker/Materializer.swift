@@ -1,0 +1,72 @@
+import Foundation
+import KilnArchive
+import KilnOCI
+import KilnRegistry
+import KilnStore
+
+/// Turns layer chains into directories (the copying snapshotter): blobs are fetched into the
+/// content store when missing (from the repository recorded as their source, verified), then
+/// applied in order. Finished snapshots are kept by ChainID and shared between builds.
+public actor Materializer {
+    private let store: ContentStore
+    private let client: RegistryClient
+    private var inflight: [Digest: Task<String, any Error>] = [:]
+
+    /// A materializer over `store`, fetching with `client`.
+    public init(store: ContentStore, client: RegistryClient) {
+        self.store = store
+        self.client = client
+    }
+
+    /// ChainID of a layer chain.
+    public static func chainID(_ chain: [CachedLayer]) -> Digest {
+        var id: Digest?
+        for l in chain { id = id.map { Digest.of(Data("\($0) \(l.diffID)".utf8)) } ?? l.diffID }
+        return id ?? Digest.of(Data("empty".utf8))
+    }
+
+    /// Ensures the blob of `layer` is in the store.
+    public func ensureBlob(_ layer: CachedLayer) async throws {
+        if store.contains(layer.digest) { return }
+        guard let source = layer.source else { throw StoreError.notFound(layer.digest) }
+        let repo = try Reference(parsing: source)
+        let tmp = store.newIngestPath()
+        try await client.fetchBlob(Descriptor(mediaType: layer.mediaType, digest: layer.digest, size: layer.size), from: repo, to: tmp)
+        try store.commit(ingestPath: tmp, digest: layer.digest, mediaType: layer.mediaType, diffID: layer.diffID)
+    }
+
+    /// The directory holding the filesystem of `chain` (read it, do not change it).
+    public func directory(for chain: [CachedLayer]) async throws -> String {
+        let id = Self.chainID(chain)
+        if let t = inflight[id] { return try await t.value }
+        let task = Task { try await self.build(chain, id: id) }
+        inflight[id] = task
+        return try await task.value
+    }
+
+    private func build(_ chain: [CachedLayer], id: Digest) async throws -> String {
+        let final = store.root + "/snapshots/" + id.encoded
+        if FileManager.default.fileExists(atPath: final) { return final }
+        try FileManager.default.createDirectory(atPath: store.root + "/snapshots", withIntermediateDirectories: true)
+        for l in chain { try await ensureBlob(l) }
+        let tmp = store.root + "/snapshots/.tmp-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
+        let paths = chain.map { store.path(for: $0.digest) }
+        do {
+            try await BlockingIO.run {
+                for p in paths {
+                    let kind = try DetectedCompression.detect(path: p)
+                    try LayerApplier(root: tmp).apply(try kind.decompressing(FileSource(path: p)))
+                }
+            }
+            guard rename(tmp, final) == 0 || FileManager.default.fileExists(atPath: final) else {
+                throw StoreError.io(path: final, reason: String(cString: strerror(errno)))
+            }
+        } catch {
+            try? FileManager.default.removeItem(atPath: tmp)
+            throw error
+        }
+        try? FileManager.default.removeItem(atPath: tmp)
+        return final
+    }
+}

@@ -1,0 +1,149 @@
+import Foundation
+import KilnArchive
+import KilnDockerfile
+import KilnOCI
+import KilnSolver
+import KilnStore
+
+/// A step the worker cannot run.
+public struct WorkerError: Error, Sendable, CustomStringConvertible {
+    /// What is wrong.
+    public var description: String
+    init(_ d: String) { description = d }
+}
+
+/// Executes file operations (COPY, ADD, WORKDIR): builds the change in a staging tree and
+/// packs it as a deterministic layer into the content store.
+public struct Worker: VertexExecutor {
+    let store: ContentStore
+    let materializer: Materializer
+    let contextDirectory: String
+    let ignore: DockerIgnore
+
+    /// A worker for a build context.
+    public init(store: ContentStore, materializer: Materializer, contextDirectory: String, ignore: DockerIgnore) {
+        self.store = store
+        self.materializer = materializer
+        self.contextDirectory = contextDirectory
+        self.ignore = ignore
+    }
+
+    public func execute(_ vertex: Vertex, in graph: BuildGraph, inputs: [[CachedLayer]],
+                        report: @escaping @Sendable (ProgressEvent) async -> Void) async throws -> CachedLayer? {
+        switch vertex.op {
+        case .image:
+            return nil
+        case .exec:
+            throw WorkerError("RUN needs the runc executor, which this kiln does not have yet")
+        case .mkdir(let path, _):
+            return try await layer { staging in
+                let copier = FileCopier(sourceRoot: "/", stagingRoot: staging, owner: (0, 0), chmod: nil, excluded: { _ in false })
+                try copier.makeParents(of: staging + path + "/.")
+                copier.settleParents()
+            }
+        case .copy(let copy, let paths):
+            return try await copyLayer(copy, paths: paths, inputs: inputs)
+        }
+    }
+
+    private func copyLayer(_ copy: CopyStep, paths: [String], inputs: [[CachedLayer]]) async throws -> CachedLayer? {
+        let sourceRoot: String
+        switch copy.from {
+        case .context: sourceRoot = contextDirectory
+        case .stage, .image:
+            sourceRoot = inputs.count > 1 ? try await materializer.directory(for: inputs[1]) : try await materializer.directory(for: [])
+        }
+        var resolvedOwner: (uid: uid_t, gid: gid_t)? = copy.from == .context ? (0, 0) : nil
+        if let chown = copy.chown {
+            let root = inputs.isEmpty ? nil : try await materializer.directory(for: inputs[0])
+            resolvedOwner = try Self.parseOwner(chown, rootfs: root)
+        }
+        let owner = resolvedOwner
+        let dest = copy.destination.hasPrefix("/") ? copy.destination
+            : (copy.workdir as NSString).appendingPathComponent(copy.destination) + (copy.destination.hasSuffix("/") ? "/" : "")
+        let excludes = copy.exclude.map { DockerIgnore(parsing: $0) }
+        let ignore = copy.from == .context ? self.ignore : DockerIgnore()
+        let intoDirectory = dest.hasSuffix("/") || paths.count + copy.heredocs.count > 1
+        return try await layer { staging in
+            let copier = FileCopier(sourceRoot: sourceRoot, stagingRoot: staging, owner: owner, chmod: copy.chmod) { rel in
+                ignore.excludes(rel) || excludes.contains { $0.excludes(rel) }
+            }
+            for p in paths {
+                let full = p.isEmpty ? sourceRoot : sourceRoot + "/" + p
+                var st = stat()
+                guard lstat(full, &st) == 0 else { throw WorkerError("\(p): not found") }
+                let isDir = (st.st_mode & S_IFMT) == S_IFDIR
+                if copy.isAdd, !isDir, try Self.isArchive(full) {
+                    try copier.makeParents(of: staging + dest + "/.")
+                    let kind = try DetectedCompression.detect(path: full)
+                    try LayerApplier(root: staging + (dest.hasSuffix("/") ? String(dest.dropLast()) : dest)).apply(try kind.decompressing(FileSource(path: full)))
+                    continue
+                }
+                let target = isDir ? dest : (intoDirectory ? (dest as NSString).appendingPathComponent((p as NSString).lastPathComponent) : dest)
+                try copier.copy(p, to: target.hasSuffix("/") && target.count > 1 ? String(target.dropLast()) : target)
+            }
+            for h in copy.heredocs {
+                let target = intoDirectory ? (dest as NSString).appendingPathComponent(h.name) : dest
+                try copier.makeParents(of: staging + target)
+                try Data(h.content.utf8).write(to: URL(fileURLWithPath: staging + target))
+                chmod(staging + target, mode_t(copy.chmod ?? 0o644))
+                let o = owner ?? (0, 0)
+                _ = lchown(staging + target, o.uid, o.gid)
+            }
+            copier.settleParents()
+        }
+    }
+
+    /// Runs `fill` on a fresh staging directory and packs what it made as a layer.
+    private func layer(_ fill: @escaping @Sendable (String) throws -> Void) async throws -> CachedLayer? {
+        let staging = store.root + "/tmp/stage-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: staging) }
+        let ingest = store.newIngestPath()
+        let blob: LayerBlob? = try await BlockingIO.run {
+            try fill(staging)
+            if (try FileManager.default.contentsOfDirectory(atPath: staging)).isEmpty { return nil }
+            let writer = try LayerWriter(path: ingest, compression: .gzipDefault)
+            try LayerPacker().pack(directory: staging, into: writer.tar)
+            return try writer.finish()
+        }
+        guard let blob else { return nil }
+        try store.commit(ingestPath: ingest, digest: blob.digest, mediaType: MediaType.ociLayerGzip, diffID: blob.diffID,
+                         uncompressedSize: blob.uncompressedSize)
+        return CachedLayer(digest: blob.digest, diffID: blob.diffID, mediaType: MediaType.ociLayerGzip, size: blob.size,
+                           createdAt: Int64(Date().timeIntervalSince1970))
+    }
+
+    static func isArchive(_ path: String) throws -> Bool {
+        let kind = try DetectedCompression.detect(path: path)
+        let reader = TarReader(source: try kind.decompressing(FileSource(path: path)))
+        return (try? reader.next()) != nil
+    }
+
+    /// `uid[:gid]` numbers, or names looked up in the image's `/etc/passwd` and `/etc/group`.
+    static func parseOwner(_ spec: String, rootfs: String?) throws -> (uid: uid_t, gid: gid_t) {
+        let parts = spec.split(separator: ":", maxSplits: 1).map(String.init)
+        func lookup(_ name: String, file: String, field: Int) throws -> UInt32 {
+            if let n = UInt32(name) { return n }
+            guard let rootfs, let text = try? String(contentsOfFile: rootfs + file, encoding: .utf8) else {
+                throw WorkerError("--chown=\(spec): cannot resolve '\(name)' without \(file) in the image")
+            }
+            for line in text.split(separator: "\n") {
+                let f = line.split(separator: ":", omittingEmptySubsequences: false)
+                if f.count > field, f[0] == name, let n = UInt32(f[field]) { return n }
+            }
+            throw WorkerError("--chown=\(spec): '\(name)' not found in \(file)")
+        }
+        let uid = try lookup(parts[0], file: "/etc/passwd", field: 2)
+        var gid = uid
+        if parts.count > 1 {
+            gid = try lookup(parts[1], file: "/etc/group", field: 2)
+        } else if UInt32(parts[0]) == nil, let rootfs, let text = try? String(contentsOfFile: rootfs + "/etc/passwd", encoding: .utf8) {
+            for line in text.split(separator: "\n") {
+                let f = line.split(separator: ":", omittingEmptySubsequences: false)
+                if f.count > 3, f[0] == parts[0], let g = UInt32(f[3]) { gid = g }
+            }
+        }
+        return (uid, gid)
+    }
+}

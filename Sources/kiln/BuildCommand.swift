@@ -1,0 +1,97 @@
+import ArgumentParser
+import Foundation
+import KilnArchive
+import KilnDockerfile
+import KilnOCI
+import KilnRegistry
+import KilnSolver
+import KilnStore
+import KilnWorker
+
+/// `kiln build`: build a Dockerfile with a local cache that survives restarts.
+struct Build: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Build an image from a Dockerfile (steps reuse the local cache under --root).")
+
+    @Option(help: "State directory (cache, content store, snapshots). Default: $KILN_ROOT or ~/.local/share/kiln.")
+    var root: String?
+
+    @Option(name: .shortAndLong, help: "Dockerfile path (default: CONTEXT/Dockerfile).")
+    var file: String?
+
+    @Option(help: "Stage to build (default: the last one).")
+    var target: String?
+
+    @Option(name: .customLong("build-arg"), help: "Build argument KEY=VALUE (repeatable; KEY alone takes it from the environment).")
+    var buildArgs: [String] = []
+
+    @Flag(name: .customLong("no-cache"), help: "Run every step; do not use the cache.")
+    var noCache = false
+
+    @Option(help: "Progress output: auto, plain, tty, quiet or rawjson.")
+    var progress: String = "auto"
+
+    @Argument(help: "Build context directory.")
+    var context: String
+
+    @OptionGroup var registry: RegistryOptions
+
+    func run() async throws {
+        guard let mode = ProgressMode(rawValue: progress) else {
+            throw CLIError(description: "invalid --progress '\(progress)': use auto, plain, tty, quiet or rawjson")
+        }
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: context, isDirectory: &isDir), isDir.boolValue else {
+            throw CLIError(description: "build context \(context) is not a directory")
+        }
+        let contextDir = URL(fileURLWithPath: context).standardizedFileURL.path
+        let dockerfilePath = file ?? contextDir + "/Dockerfile"
+        guard let text = try? String(contentsOfFile: dockerfilePath, encoding: .utf8) else {
+            throw CLIError(description: "cannot read Dockerfile \(dockerfilePath)")
+        }
+        var args: [String: String] = [:]
+        for a in buildArgs {
+            if let eq = a.firstIndex(of: "=") {
+                args[String(a[..<eq])] = String(a[a.index(after: eq)...])
+            } else if let v = ProcessInfo.processInfo.environment[a] {
+                args[a] = v
+            }
+        }
+        let dockerfileName = (dockerfilePath as NSString).lastPathComponent
+        let parsed = try DockerfileParser(fileName: dockerfileName).parse(text)
+        let store = try ContentStore(root: StateDirectory.resolve(root))
+        let printer = mode.printer()
+        let options = PlanOptions(buildArgs: args, target: target, fileName: dockerfileName)
+        let noCache = self.noCache
+
+        try await registry.withClient { client in
+            let resolver = ImageResolver(client: client, store: store)
+            let plan = try await BuildPlanner(options: options).plan(parsed) { ref, platform in
+                try await resolver.resolve(ref, platform: platform).config
+            }
+            for w in plan.warnings { await printer.handle(.warning(vertex: nil, short: w, detail: [])) }
+            let ignore = DockerIgnore(contextDirectory: contextDir, dockerfileName: dockerfileName)
+            let graph = try GraphBuilder(contextDirectory: contextDir, ignore: ignore).build(plan, images: await resolver.resolved)
+            let worker = Worker(store: store, materializer: Materializer(store: store, client: client),
+                                contextDirectory: contextDir, ignore: ignore)
+            let solver = Solver(graph: graph, store: store, executor: worker, printer: printer, noCache: noCache)
+            do {
+                _ = try await solver.solve()
+            } catch {
+                await printer.finish()
+                throw error
+            }
+            await printer.finish()
+        }
+    }
+}
+
+/// Where kiln keeps its state.
+enum StateDirectory {
+    static func resolve(_ explicit: String?) -> String {
+        if let explicit { return URL(fileURLWithPath: explicit).standardizedFileURL.path }
+        let env = ProcessInfo.processInfo.environment
+        if let r = env["KILN_ROOT"], !r.isEmpty { return r }
+        return (env["HOME"] ?? NSHomeDirectory()) + "/.local/share/kiln"
+    }
+}

@@ -1,0 +1,153 @@
+import Foundation
+import KilnArchive
+import KilnDockerfile
+import KilnOCI
+import KilnRegistry
+import KilnSolver
+import KilnStore
+import KilnTestSupport
+import KilnWorker
+import Logging
+import Testing
+
+/// Builds against a real registry with the real file-op worker: the local cache survives a
+/// restart, reruns exactly what changed, and never downloads what a hit does not need.
+@Suite struct LocalCacheBuildTests {
+    /// Pushes a small base image (etc/passwd, etc/group, a home dir) and returns its reference.
+    static func pushBase(_ client: RegistryClient, host: String, dir: TemporaryDirectory) async throws -> String {
+        let rootfs = dir.file("base-rootfs")
+        try FileManager.default.createDirectory(atPath: rootfs + "/etc", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: rootfs + "/home/app", withIntermediateDirectories: true)
+        try "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n".write(toFile: rootfs + "/etc/passwd", atomically: true, encoding: .utf8)
+        try "root:x:0:\napp:x:1000:\n".write(toFile: rootfs + "/etc/group", atomically: true, encoding: .utf8)
+        let blobPath = dir.file("base.tgz")
+        let writer = try LayerWriter(path: blobPath, compression: .gzipDefault)
+        try LayerPacker().pack(directory: rootfs, into: writer.tar)
+        let blob = try writer.finish()
+        let ref = try Reference(parsing: "\(host)/base/mini:1")
+        let layer = Descriptor(mediaType: MediaType.ociLayerGzip, digest: blob.digest, size: blob.size)
+        try await client.pushBlob(layer, fromFile: blobPath, to: ref)
+        var config = ImageConfig()
+        config.diffIDs = [blob.diffID]
+        var rt = config.runtime
+        rt.env = ["PATH=/bin"]
+        config.runtime = rt
+        let configDesc = try await client.pushBlob(try config.encoded(), mediaType: MediaType.ociConfig, to: ref)
+        try await client.putManifest(try ImageManifest(config: configDesc, layers: [layer]).encoded(), mediaType: MediaType.ociManifest, to: ref)
+        return ref.description
+    }
+
+    static let dockerfile = """
+    ARG BASE
+    FROM ${BASE} AS builder
+    WORKDIR /src
+    COPY src/ ./
+    COPY --chown=app config.json /etc/app.json
+
+    FROM ${BASE}
+    COPY --from=builder /src/ /app/
+    COPY --from=builder /etc/app.json /app/
+    COPY notes.txt /app/
+    ENV APP=1
+    """
+
+    struct Outcome {
+        var chain: [CachedLayer]
+        var outcomes: [String: Solver.Outcome]
+        var downloaded: Int64
+    }
+
+    static func build(context: String, root: String, base: String, noCache: Bool = false, dockerfile: String = dockerfile) async throws -> Outcome {
+        var logger = Logger(label: "test")
+        logger.logLevel = .warning
+        var config = RegistryConfiguration()
+        config.certsDirectory = nil
+        return try await RegistryClient.withClient(configuration: config, credentials: AnonymousCredentials(), logger: logger) { client in
+            let store = try ContentStore(root: root)
+            let resolver = ImageResolver(client: client, store: store)
+            let plan = try await BuildPlanner(options: PlanOptions(buildArgs: ["BASE": base])).plan(try DockerfileParser().parse(dockerfile)) { ref, p in
+                try await resolver.resolve(ref, platform: p).config
+            }
+            let graph = try GraphBuilder(contextDirectory: context).build(plan, images: await resolver.resolved)
+            let worker = Worker(store: store, materializer: Materializer(store: store, client: client), contextDirectory: context, ignore: DockerIgnore())
+            let solver = Solver(graph: graph, store: store, executor: worker, printer: QuietPrinter(), noCache: noCache)
+            let chain = try await solver.solve()
+            return Outcome(chain: chain, outcomes: await solver.outcomes, downloaded: client.counters.downloadedBytes)
+        }
+    }
+
+    static func makeContext(_ dir: String) throws {
+        try FileManager.default.createDirectory(atPath: dir + "/src", withIntermediateDirectories: true)
+        try "alpha\n".write(toFile: dir + "/src/a.txt", atomically: true, encoding: .utf8)
+        try "{}\n".write(toFile: dir + "/config.json", atomically: true, encoding: .utf8)
+        try "notes\n".write(toFile: dir + "/notes.txt", atomically: true, encoding: .utf8)
+    }
+
+    @Test func secondBuildIsFullyCachedAfterARestartAndDownloadsNoLayer() async throws {
+        let registry = try await TestRegistry()
+        let dir = try TemporaryDirectory()
+        let base = try await withClient { client in try await Self.pushBase(client, host: registry.host, dir: dir) }
+        try Self.makeContext(dir.file("ctx"))
+        let cold = try await Self.build(context: dir.file("ctx"), root: dir.file("state"), base: base)
+        #expect(cold.outcomes.values.allSatisfy { $0 == .executed })
+        #expect(cold.outcomes.count == 6)
+        let warm = try await Self.build(context: dir.file("ctx"), root: dir.file("state"), base: base)
+        #expect(warm.chain == cold.chain)
+        #expect(warm.outcomes.count == 6 && warm.outcomes.values.allSatisfy { $0 == .cached })
+        #expect(warm.downloaded < 2000, "a fully cached build fetched \(warm.downloaded) bytes (only the base config may be read)")
+
+        // The result's files are what the Dockerfile says.
+        let store = try ContentStore(root: dir.file("state"))
+        let out = dir.file("rootfs")
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        for l in cold.chain {
+            let p = store.path(for: l.digest)
+            try LayerApplier(root: out).apply(try DetectedCompression.detect(path: p).decompressing(FileSource(path: p)))
+        }
+        #expect(try String(contentsOfFile: out + "/app/a.txt", encoding: .utf8) == "alpha\n")
+        #expect(try String(contentsOfFile: out + "/app/notes.txt", encoding: .utf8) == "notes\n")
+        var st = stat()
+        lstat(out + "/app/app.json", &st)
+        #expect(st.st_uid == 1000 && st.st_gid == 1000)
+    }
+
+    @Test func changingAContextFileRerunsExactlyItsDependants() async throws {
+        let registry = try await TestRegistry()
+        let dir = try TemporaryDirectory()
+        let base = try await withClient { client in try await Self.pushBase(client, host: registry.host, dir: dir) }
+        try Self.makeContext(dir.file("ctx"))
+        _ = try await Self.build(context: dir.file("ctx"), root: dir.file("state"), base: base)
+        try "changed\n".write(toFile: dir.file("ctx/notes.txt"), atomically: true, encoding: .utf8)
+        let second = try await Self.build(context: dir.file("ctx"), root: dir.file("state"), base: base)
+        #expect(second.outcomes["[stage-1 4/4] COPY notes.txt /app/"] == .executed)
+        #expect(second.outcomes.filter { $0.value == .executed }.count == 1)
+
+        let fresh = try await Self.build(context: dir.file("ctx"), root: dir.file("state"), base: base, noCache: true)
+        #expect(fresh.outcomes.count == 6 && fresh.outcomes.values.allSatisfy { $0 == .executed })
+    }
+
+    @Test func aFailingStepNamesItself() async throws {
+        let registry = try await TestRegistry()
+        let dir = try TemporaryDirectory()
+        let base = try await withClient { client in try await Self.pushBase(client, host: registry.host, dir: dir) }
+        try Self.makeContext(dir.file("ctx"))
+        await #expect {
+            _ = try await Self.build(context: dir.file("ctx"), root: dir.file("state"), base: base,
+                                     dockerfile: "ARG BASE\nFROM ${BASE}\nCOPY --chown=nobody x.json /x\n")
+        } throws: { error in
+            "\(error)".contains("x.json")
+        }
+        await #expect {
+            _ = try await Self.build(context: dir.file("ctx"), root: dir.file("state"), base: base,
+                                     dockerfile: "ARG BASE\nFROM ${BASE}\nCOPY --chown=nobody config.json /x\n")
+        } throws: { error in
+            "\(error)".contains("[stage-0 2/2] COPY --chown=nobody config.json /x") && "\(error)".contains("nobody")
+        }
+    }
+}
+
+func withClient<T: Sendable>(_ body: (RegistryClient) async throws -> T) async throws -> T {
+    var config = RegistryConfiguration()
+    config.certsDirectory = nil
+    return try await RegistryClient.withClient(configuration: config, credentials: AnonymousCredentials(), body)
+}
