@@ -35,10 +35,11 @@ public enum ContentChecksum {
     }
 
     /// Digest of several selected paths: each path's name and tree digest, in the given order.
-    public static func digest(root: String, paths: [String], excluded: (String) -> Bool = { _ in false }) throws -> Digest {
+    /// `excluded` gets a path below a selection and the selection it is under.
+    public static func digest(root: String, paths: [String], excluded: (String, String) -> Bool = { _, _ in false }) throws -> Digest {
         var hasher = DigestHasher()
         for p in paths {
-            let d = try digest(root: root, relative: p, excluded: excluded)
+            let d = try digest(root: root, relative: p) { excluded($0, p) }
             hasher.update(Array("\(p)\u{0}\(d)\u{0}".utf8))
         }
         return hasher.finalize()

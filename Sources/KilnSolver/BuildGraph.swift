@@ -208,12 +208,11 @@ public struct GraphBuilder: Sendable {
         case .context:
             guard !copy.sources.isEmpty else { return (nil, nil, []) }  // heredoc-only COPY
             let paths = try resolveContextSources(copy.sources, step: step)
-            let excludes = copy.exclude.map { DockerIgnore(parsing: $0) }
-            let ignore = self.ignore
+            let filter = CopyFilter(ignore: ignore, exclude: copy.exclude)
             let content: Digest
             do {
-                content = try ContentChecksum.digest(root: contextDirectory, paths: paths) { rel in
-                    ignore.excludes(rel) || excludes.contains { $0.excludes(rel) }
+                content = try ContentChecksum.digest(root: contextDirectory, paths: paths) { rel, source in
+                    filter.excludes(rel, under: source)
                 }
             } catch {
                 throw GraphError(description: "\(step): cannot read context: \(error)")
@@ -291,5 +290,28 @@ public struct GraphBuilder: Sendable {
             current = next
         }
         return current
+    }
+}
+
+/// What a COPY leaves out: `.dockerignore` rules (context-relative paths) and `--exclude`
+/// patterns (relative to each source, as BuildKit matches them).
+public struct CopyFilter: Sendable {
+    /// Context rules (empty for sources outside the context).
+    public var ignore: DockerIgnore
+    /// `--exclude` rules.
+    public var exclude: [DockerIgnore]
+
+    /// A filter from the context's rules and a step's `--exclude` patterns.
+    public init(ignore: DockerIgnore, exclude: [String]) {
+        self.ignore = ignore
+        self.exclude = exclude.map { DockerIgnore(parsing: $0) }
+    }
+
+    /// Whether `path` (relative to the source root), found under the selected `source`, is left out.
+    public func excludes(_ path: String, under source: String) -> Bool {
+        if ignore.excludes(path) { return true }
+        guard !exclude.isEmpty else { return false }
+        let relative = source.isEmpty ? path : (path.hasPrefix(source + "/") ? String(path.dropFirst(source.count + 1)) : path)
+        return exclude.contains { $0.excludes(relative) }
     }
 }

@@ -61,14 +61,14 @@ public struct Worker: VertexExecutor {
         let owner = resolvedOwner
         let dest = copy.destination.hasPrefix("/") ? copy.destination
             : (copy.workdir as NSString).appendingPathComponent(copy.destination) + (copy.destination.hasSuffix("/") ? "/" : "")
-        let excludes = copy.exclude.map { DockerIgnore(parsing: $0) }
-        let ignore = copy.from == .context ? self.ignore : DockerIgnore()
+        let filter = CopyFilter(ignore: copy.from == .context ? self.ignore : DockerIgnore(), exclude: copy.exclude)
         let intoDirectory = dest.hasSuffix("/") || paths.count + copy.heredocs.count > 1
         return try await layer { staging in
-            let copier = FileCopier(sourceRoot: sourceRoot, stagingRoot: staging, owner: owner, chmod: copy.chmod) { rel in
-                ignore.excludes(rel) || excludes.contains { $0.excludes(rel) }
-            }
             for p in paths {
+                let copier = FileCopier(sourceRoot: sourceRoot, stagingRoot: staging, owner: owner, chmod: copy.chmod) { rel in
+                    filter.excludes(rel, under: p)
+                }
+                defer { copier.settleParents() }
                 let full = p.isEmpty ? sourceRoot : sourceRoot + "/" + p
                 var st = stat()
                 guard lstat(full, &st) == 0 else { throw WorkerError("\(p): not found") }
@@ -84,13 +84,14 @@ public struct Worker: VertexExecutor {
             }
             for h in copy.heredocs {
                 let target = intoDirectory ? (dest as NSString).appendingPathComponent(h.name) : dest
+                let copier = FileCopier(sourceRoot: sourceRoot, stagingRoot: staging, owner: owner, chmod: nil) { _ in false }
+                defer { copier.settleParents() }
                 try copier.makeParents(of: staging + target)
                 try Data(h.content.utf8).write(to: URL(fileURLWithPath: staging + target))
                 chmod(staging + target, mode_t(copy.chmod ?? 0o644))
                 let o = owner ?? (0, 0)
                 _ = lchown(staging + target, o.uid, o.gid)
             }
-            copier.settleParents()
         }
     }
 

@@ -19,6 +19,9 @@ struct Build: AsyncParsableCommand {
     @Option(name: .shortAndLong, help: "Dockerfile path (default: CONTEXT/Dockerfile).")
     var file: String?
 
+    @Option(name: .shortAndLong, help: "Image reference to name the result (repeatable).")
+    var tag: [String] = []
+
     @Option(help: "Stage to build (default: the last one).")
     var target: String?
 
@@ -57,6 +60,7 @@ struct Build: AsyncParsableCommand {
                 args[a] = v
             }
         }
+        let tags = try tag.map { try Reference(parsing: $0) }
         let dockerfileName = (dockerfilePath as NSString).lastPathComponent
         let parsed = try DockerfileParser(fileName: dockerfileName).parse(text)
         let store = try ContentStore(root: StateDirectory.resolve(root))
@@ -70,6 +74,9 @@ struct Build: AsyncParsableCommand {
                 try await resolver.resolve(ref, platform: platform).config
             }
             for w in plan.warnings { await printer.handle(.warning(vertex: nil, short: w, detail: [])) }
+            if !tags.isEmpty {
+                await printer.handle(.warning(vertex: nil, short: "no output requested: the result of \(tags.map(\.description).joined(separator: ", ")) stays in the build cache", detail: []))
+            }
             let ignore = DockerIgnore(contextDirectory: contextDir, dockerfileName: dockerfileName)
             let graph = try GraphBuilder(contextDirectory: contextDir, ignore: ignore).build(plan, images: await resolver.resolved)
             let worker = Worker(store: store, materializer: Materializer(store: store, client: client),

@@ -68,8 +68,9 @@ import Testing
             let plan = try await BuildPlanner(options: PlanOptions(buildArgs: ["BASE": base])).plan(try DockerfileParser().parse(dockerfile)) { ref, p in
                 try await resolver.resolve(ref, platform: p).config
             }
-            let graph = try GraphBuilder(contextDirectory: context).build(plan, images: await resolver.resolved)
-            let worker = Worker(store: store, materializer: Materializer(store: store, client: client), contextDirectory: context, ignore: DockerIgnore())
+            let ignore = DockerIgnore(contextDirectory: context)
+            let graph = try GraphBuilder(contextDirectory: context, ignore: ignore).build(plan, images: await resolver.resolved)
+            let worker = Worker(store: store, materializer: Materializer(store: store, client: client), contextDirectory: context, ignore: ignore)
             let solver = Solver(graph: graph, store: store, executor: worker, printer: QuietPrinter(), noCache: noCache)
             let chain = try await solver.solve()
             return Outcome(chain: chain, outcomes: await solver.outcomes, downloaded: client.counters.downloadedBytes)
@@ -150,4 +151,48 @@ func withClient<T: Sendable>(_ body: (RegistryClient) async throws -> T) async t
     var config = RegistryConfiguration()
     config.certsDirectory = nil
     return try await RegistryClient.withClient(configuration: config, credentials: AnonymousCredentials(), body)
+}
+
+/// `.dockerignore`, `ADD` of a local tar, `--chmod` and `--exclude`, end to end.
+@Suite struct CopySemanticsBuildTests {
+    @Test func ignoreAddTarChmodAndExclude() async throws {
+        let registry = try await TestRegistry()
+        let dir = try TemporaryDirectory()
+        let base = try await withClient { client in try await LocalCacheBuildTests.pushBase(client, host: registry.host, dir: dir) }
+        let ctx = dir.file("ctx")
+        try FileManager.default.createDirectory(atPath: ctx + "/src/tmp", withIntermediateDirectories: true)
+        try "keep\n".write(toFile: ctx + "/src/keep.txt", atomically: true, encoding: .utf8)
+        try "secret\n".write(toFile: ctx + "/src/secret.key", atomically: true, encoding: .utf8)
+        try "scratch\n".write(toFile: ctx + "/src/tmp/x.tmp", atomically: true, encoding: .utf8)
+        try "**/*.key\n".write(toFile: ctx + "/.dockerignore", atomically: true, encoding: .utf8)
+        try FileManager.default.createDirectory(atPath: dir.file("tarsrc/inner"), withIntermediateDirectories: true)
+        try "from tar\n".write(toFile: dir.file("tarsrc/inner/f.txt"), atomically: true, encoding: .utf8)
+        _ = try await ProcessRunner.run(["tar", "-czf", ctx + "/bundle.tar.gz", "-C", dir.file("tarsrc"), "inner"])
+        let dockerfile = """
+        ARG BASE
+        FROM ${BASE}
+        COPY --chmod=600 --exclude=tmp/*.tmp src/ /data/
+        ADD bundle.tar.gz /opt/
+        """
+        let result = try await LocalCacheBuildTests.build(context: ctx, root: dir.file("state"), base: base, dockerfile: dockerfile)
+        let store = try ContentStore(root: dir.file("state"))
+        let out = dir.file("rootfs")
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        // The base layer was never needed, so never downloaded: apply what the build made.
+        for l in result.chain where store.contains(l.digest) {
+            let p = store.path(for: l.digest)
+            try LayerApplier(root: out).apply(try DetectedCompression.detect(path: p).decompressing(FileSource(path: p)))
+        }
+        #expect(FileManager.default.fileExists(atPath: out + "/data/keep.txt"))
+        #expect(!FileManager.default.fileExists(atPath: out + "/data/secret.key"), ".dockerignore'd file was copied")
+        #expect(!FileManager.default.fileExists(atPath: out + "/data/tmp/x.tmp"), "--exclude'd file was copied")
+        var st = stat()
+        lstat(out + "/data/keep.txt", &st)
+        #expect(st.st_mode & 0o777 == 0o600)
+        #expect(try String(contentsOfFile: out + "/opt/inner/f.txt", encoding: .utf8) == "from tar\n")
+        // The ignored file is not part of the key either: changing it keeps the cache.
+        try "other secret\n".write(toFile: ctx + "/src/secret.key", atomically: true, encoding: .utf8)
+        let again = try await LocalCacheBuildTests.build(context: ctx, root: dir.file("state"), base: base, dockerfile: dockerfile)
+        #expect(again.outcomes.values.allSatisfy { $0 == .cached })
+    }
 }
