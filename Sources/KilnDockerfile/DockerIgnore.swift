@@ -73,7 +73,9 @@ public struct DockerIgnore: Sendable {
         }
     }
 
-    static func clean(_ path: String) -> String {
+    /// A relative path with `.`, empty components and leading `/` removed and `..` folded
+    /// (never above the start).
+    public static func clean(_ path: String) -> String {
         var out: [Substring] = []
         for c in path.split(separator: "/") {
             if c == "." || c.isEmpty { continue }

@@ -232,15 +232,7 @@ public struct GraphBuilder: Sendable {
         }
     }
 
-    static func cleanSource(_ s: String) -> String {
-        var parts: [Substring] = []
-        for c in s.split(separator: "/") {
-            if c == "." || c.isEmpty { continue }
-            if c == ".." { _ = parts.popLast(); continue }
-            parts.append(c)
-        }
-        return parts.joined(separator: "/")
-    }
+    static func cleanSource(_ s: String) -> String { DockerIgnore.clean(s) }
 
     /// Context-relative paths for COPY sources, wildcards expanded, `.dockerignore` applied.
     func resolveContextSources(_ sources: [String], step: String) throws -> [String] {

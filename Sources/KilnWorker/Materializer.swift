@@ -25,30 +25,34 @@ public actor Materializer {
         return id ?? Digest.of(Data("empty".utf8))
     }
 
+    /// Reports byte transfers (layer pulls) of a vertex.
+    public typealias Reporter = @Sendable (_ id: String, _ name: String, _ current: Int64, _ total: Int64) async -> Void
+
     /// Ensures the blob of `layer` is in the store.
-    public func ensureBlob(_ layer: CachedLayer) async throws {
+    public func ensureBlob(_ layer: CachedLayer, report: Reporter? = nil) async throws {
         if store.contains(layer.digest) { return }
         guard let source = layer.source else { throw StoreError.notFound(layer.digest) }
         let repo = try Reference(parsing: source)
         let tmp = store.newIngestPath()
         try await client.fetchBlob(Descriptor(mediaType: layer.mediaType, digest: layer.digest, size: layer.size), from: repo, to: tmp)
         try store.commit(ingestPath: tmp, digest: layer.digest, mediaType: layer.mediaType, diffID: layer.diffID)
+        await report?(layer.digest.description, "pulled \(layer.digest.encoded.prefix(12)) from \(source)", layer.size, layer.size)
     }
 
     /// The directory holding the filesystem of `chain` (read it, do not change it).
-    public func directory(for chain: [CachedLayer]) async throws -> String {
+    public func directory(for chain: [CachedLayer], report: Reporter? = nil) async throws -> String {
         let id = Self.chainID(chain)
         if let t = inflight[id] { return try await t.value }
-        let task = Task { try await self.build(chain, id: id) }
+        let task = Task { try await self.build(chain, id: id, report: report) }
         inflight[id] = task
         return try await task.value
     }
 
-    private func build(_ chain: [CachedLayer], id: Digest) async throws -> String {
+    private func build(_ chain: [CachedLayer], id: Digest, report: Reporter?) async throws -> String {
         let final = store.root + "/snapshots/" + id.encoded
         if FileManager.default.fileExists(atPath: final) { return final }
         try FileManager.default.createDirectory(atPath: store.root + "/snapshots", withIntermediateDirectories: true)
-        for l in chain { try await ensureBlob(l) }
+        for l in chain { try await ensureBlob(l, report: report) }
         let tmp = store.root + "/snapshots/.tmp-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
         let paths = chain.map { store.path(for: $0.digest) }

@@ -42,20 +42,24 @@ public struct Worker: VertexExecutor {
                 copier.settleParents()
             }
         case .copy(let copy, let paths):
-            return try await copyLayer(copy, paths: paths, inputs: inputs)
+            let vertexID = vertex.key.id
+            let pulls: Materializer.Reporter = { id, name, current, total in
+                await report(.status(vertex: vertexID, id: id, name: name, current: current, total: total))
+            }
+            return try await copyLayer(copy, paths: paths, inputs: inputs, report: pulls)
         }
     }
 
-    private func copyLayer(_ copy: CopyStep, paths: [String], inputs: [[CachedLayer]]) async throws -> CachedLayer? {
+    private func copyLayer(_ copy: CopyStep, paths: [String], inputs: [[CachedLayer]], report: @escaping Materializer.Reporter) async throws -> CachedLayer? {
         let sourceRoot: String
         switch copy.from {
         case .context: sourceRoot = contextDirectory
         case .stage, .image:
-            sourceRoot = inputs.count > 1 ? try await materializer.directory(for: inputs[1]) : try await materializer.directory(for: [])
+            sourceRoot = try await materializer.directory(for: inputs.count > 1 ? inputs[1] : [], report: report)
         }
         var resolvedOwner: (uid: uid_t, gid: gid_t)? = copy.from == .context ? (0, 0) : nil
         if let chown = copy.chown {
-            let root = inputs.isEmpty ? nil : try await materializer.directory(for: inputs[0])
+            let root = inputs.isEmpty ? nil : try await materializer.directory(for: inputs[0], report: report)
             resolvedOwner = try Self.parseOwner(chown, rootfs: root)
         }
         let owner = resolvedOwner
