@@ -60,6 +60,8 @@ public struct PlannedStep: Sendable {
     public var vertexName: String?
     /// What the step does.
     public var kind: StepKind
+    /// The `USER` in effect at this step (empty: root).
+    public var user: String = ""
 }
 
 /// A command in shell or exec form.

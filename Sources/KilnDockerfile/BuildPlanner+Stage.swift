@@ -143,7 +143,7 @@ extension BuildPlanner {
             default:
                 throw error(ins.line, "unexpected \(ins.keyword)")
             }
-            steps.append(PlannedStep(instruction: ins, vertexName: name, kind: kind))
+            steps.append(PlannedStep(instruction: ins, vertexName: name, kind: kind, user: user))
         }
         let fromName = "[\(display) 1/\(total)] FROM \(stage.image)"
         return PlannedStage(index: stage.index, name: stage.name, base: base, platform: platform, fromName: fromName,

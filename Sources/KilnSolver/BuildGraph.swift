@@ -155,10 +155,10 @@ public struct GraphBuilder: Sendable {
                     vertices.append(Vertex(index: vertices.count, name: name, op: .exec(run), inputs: state.map { [$0] } ?? [],
                                            key: CacheKey(base: Definition.digest(def), inputs: inputs), alternativeKeys: []))
                 case .workdir(let path):
-                    struct MkdirDef: Encodable { var type = "kiln.file.mkdir.v0"; var path: String; var platform: String }
-                    let key = CacheKey(base: Definition.digest(MkdirDef(path: path, platform: stage.platform.description)),
+                    struct MkdirDef: Encodable { var type = "kiln.file.mkdir.v0"; var path: String; var user: String; var platform: String }
+                    let key = CacheKey(base: Definition.digest(MkdirDef(path: path, user: step.user, platform: stage.platform.description)),
                                        inputs: stateInput.map { [$0] } ?? [])
-                    vertices.append(Vertex(index: vertices.count, name: name, op: .mkdir(path, user: ""), inputs: state.map { [$0] } ?? [],
+                    vertices.append(Vertex(index: vertices.count, name: name, op: .mkdir(path, user: step.user), inputs: state.map { [$0] } ?? [],
                                            key: key, alternativeKeys: []))
                 case .copy(let copy):
                     let (sourceInput, sourceVertex, paths) = try copySource(copy, step: name, stageResults: stageResults,

@@ -15,13 +15,27 @@ final class FileCopier {
     var excluded: (String) -> Bool
     /// Parent directories created in the staging tree (not copied from the source).
     private(set) var createdParents: [String] = []
+    /// The filesystem the change applies to: directories that already exist there keep their
+    /// metadata in the layer instead of being reset.
+    var referenceRoot: String?
+    /// Owner of directories the change creates (WORKDIR's belong to the USER).
+    var parentOwner: (uid: uid_t, gid: gid_t) = (0, 0)
 
-    init(sourceRoot: String, stagingRoot: String, owner: (uid: uid_t, gid: gid_t)?, chmod: UInt32?, excluded: @escaping (String) -> Bool) {
+    init(sourceRoot: String, stagingRoot: String, owner: (uid: uid_t, gid: gid_t)?, chmod: UInt32?, referenceRoot: String? = nil,
+         excluded: @escaping (String) -> Bool) {
         self.sourceRoot = sourceRoot
         self.stagingRoot = stagingRoot
         self.owner = owner
         self.chmod = chmod
+        self.referenceRoot = referenceRoot
         self.excluded = excluded
+    }
+
+    /// The metadata of `stagingPath`'s counterpart in the reference filesystem, if it exists.
+    func existing(_ stagingPath: String) -> stat? {
+        guard let ref = referenceRoot else { return nil }
+        var st = stat()
+        return lstat(ref + stagingPath.dropFirst(stagingRoot.count), &st) == 0 ? st : nil
     }
 
     /// Copies `relative` (a file, link or directory under the source root) to `destination`
@@ -33,7 +47,9 @@ final class FileCopier {
         let dst = stagingRoot + destination
         try makeParents(of: dst)
         if (st.st_mode & S_IFMT) == S_IFDIR {
-            try ensureDirectory(dst, like: st)
+            // Copying a directory's contents into an existing directory leaves it as it was.
+            let kept = existing(dst).flatMap { (($0.st_mode & S_IFMT) == S_IFDIR) ? $0 : nil }
+            try ensureDirectory(dst, like: kept ?? st, keepOwner: kept != nil)
             try copyChildren(of: src, relative: relative, into: dst)
         } else {
             try copyEntry(src, st: st, to: dst)
@@ -79,22 +95,22 @@ final class FileCopier {
         try apply(dst, st)
     }
 
-    private func ensureDirectory(_ dst: String, like st: stat) throws {
-        var existing = stat()
-        if lstat(dst, &existing) == 0, (existing.st_mode & S_IFMT) != S_IFDIR { unlink(dst) }
-        if lstat(dst, &existing) != 0 {
+    private func ensureDirectory(_ dst: String, like st: stat, keepOwner: Bool = false) throws {
+        var current = stat()
+        if lstat(dst, &current) == 0, (current.st_mode & S_IFMT) != S_IFDIR { unlink(dst) }
+        if lstat(dst, &current) != 0 {
             guard mkdir(dst, 0o755) == 0 else { throw CopyError("mkdir \(dst): \(String(cString: strerror(errno)))") }
         }
-        try apply(dst, st)
+        try apply(dst, st, keepOwner: keepOwner)
     }
 
-    private func apply(_ path: String, _ st: stat) throws {
+    private func apply(_ path: String, _ st: stat, keepOwner: Bool = false) throws {
         let isLink = (st.st_mode & S_IFMT) == S_IFLNK
-        let uid = owner?.uid ?? st.st_uid
-        let gid = owner?.gid ?? st.st_gid
+        let uid = keepOwner ? st.st_uid : (owner?.uid ?? st.st_uid)
+        let gid = keepOwner ? st.st_gid : (owner?.gid ?? st.st_gid)
         guard lchown(path, uid, gid) == 0 else { throw CopyError("chown \(path): \(String(cString: strerror(errno)))") }
         if !isLink {
-            let mode = chmod.map { mode_t($0) } ?? (st.st_mode & 0o7777)
+            let mode = keepOwner ? (st.st_mode & 0o7777) : (chmod.map { mode_t($0) } ?? (st.st_mode & 0o7777))
             chmodPath(path, mode)
         }
         setTimes(path, st)
@@ -114,7 +130,15 @@ final class FileCopier {
         if lstat(parent, &st) == 0 { return }
         try makeParents(of: parent)
         guard mkdir(parent, 0o755) == 0 else { throw CopyError("mkdir \(parent): \(String(cString: strerror(errno)))") }
-        createdParents.append(parent)
+        if let st = existing(parent), (st.st_mode & S_IFMT) == S_IFDIR {
+            // Already in the image: the layer repeats it unchanged.
+            _ = lchown(parent, st.st_uid, st.st_gid)
+            _ = Glibc.chmod(parent, st.st_mode & 0o7777)
+            setTimes(parent, st)
+        } else {
+            _ = lchown(parent, parentOwner.uid, parentOwner.gid)
+            createdParents.append(parent)
+        }
     }
 
     /// Gives created parents a fixed time, so the same copy always makes the same layer.

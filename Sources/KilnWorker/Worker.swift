@@ -33,11 +33,44 @@ public struct Worker: VertexExecutor {
         switch vertex.op {
         case .image:
             return nil
-        case .exec:
-            throw WorkerError("RUN needs the runc executor, which this kiln does not have yet")
-        case .mkdir(let path, _):
+        case .exec(let run):
+            guard let chain = inputs.first else { throw WorkerError("RUN needs a base image with a shell (FROM scratch has none)") }
+            let vertexID = vertex.key.id
+            let lower = try await materializer.directory(for: chain) { id, name, current, total in
+                await report(.status(vertex: vertexID, id: id, name: name, current: current, total: total))
+            }
+            let runner = ExecRunner(store: store, lower: lower, run: run) { data, stream in
+                await report(.log(vertex: vertexID, stream: stream, data: data))
+            }
+            let ingest = store.newIngestPath()
+            let blob = try await runner.execute { upper, overlay, lower in
+                let writer = try LayerWriter(path: ingest, compression: .gzipDefault)
+                if overlay {
+                    try LayerPacker().packOverlayUpper(upper, into: writer.tar)
+                } else {
+                    try TreeDiff().diff(lower: lower, upper: upper, into: writer.tar)
+                }
+                let blob = try writer.finish()
+                // An empty tar (two zero blocks) means the step changed nothing.
+                return blob.uncompressedSize <= 1024 ? nil : blob
+            }
+            guard let blob else {
+                unlink(ingest)
+                return nil
+            }
+            try store.commit(ingestPath: ingest, digest: blob.digest, mediaType: MediaType.ociLayerGzip, diffID: blob.diffID,
+                             uncompressedSize: blob.uncompressedSize)
+            return CachedLayer(digest: blob.digest, diffID: blob.diffID, mediaType: MediaType.ociLayerGzip, size: blob.size,
+                               createdAt: Int64(Date().timeIntervalSince1970))
+        case .mkdir(let path, let user):
+            // Directories that exist stay as they are; new ones belong to the USER in effect.
+            let rootfs = inputs.isEmpty ? nil : try await materializer.directory(for: inputs[0])
+            var st = stat()
+            if let rootfs, lstat(rootfs + path, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR { return nil }
+            let owner: (uid: uid_t, gid: gid_t) = user.isEmpty ? (0, 0) : try Self.parseOwner(user, rootfs: rootfs)
             return try await layer { staging in
-                let copier = FileCopier(sourceRoot: "/", stagingRoot: staging, owner: (0, 0), chmod: nil, excluded: { _ in false })
+                let copier = FileCopier(sourceRoot: "/", stagingRoot: staging, owner: (0, 0), chmod: nil, referenceRoot: rootfs, excluded: { _ in false })
+                copier.parentOwner = owner
                 try copier.makeParents(of: staging + path + "/.")
                 copier.settleParents()
             }
@@ -58,9 +91,10 @@ public struct Worker: VertexExecutor {
             sourceRoot = try await materializer.directory(for: inputs.count > 1 ? inputs[1] : [], report: report)
         }
         var resolvedOwner: (uid: uid_t, gid: gid_t)? = copy.from == .context ? (0, 0) : nil
+        // The filesystem being changed: existing parent directories keep their metadata.
+        let destRoot = inputs.isEmpty ? nil : try await materializer.directory(for: inputs[0], report: report)
         if let chown = copy.chown {
-            let root = inputs.isEmpty ? nil : try await materializer.directory(for: inputs[0], report: report)
-            resolvedOwner = try Self.parseOwner(chown, rootfs: root)
+            resolvedOwner = try Self.parseOwner(chown, rootfs: destRoot)
         }
         let owner = resolvedOwner
         let dest = copy.destination.hasPrefix("/") ? copy.destination
@@ -69,7 +103,8 @@ public struct Worker: VertexExecutor {
         let intoDirectory = dest.hasSuffix("/") || paths.count + copy.heredocs.count > 1
         return try await layer { staging in
             for p in paths {
-                let copier = FileCopier(sourceRoot: sourceRoot, stagingRoot: staging, owner: owner, chmod: copy.chmod) { rel in
+                let copier = FileCopier(sourceRoot: sourceRoot, stagingRoot: staging, owner: owner, chmod: copy.chmod,
+                                        referenceRoot: destRoot) { rel in
                     filter.excludes(rel, under: p)
                 }
                 defer { copier.settleParents() }
@@ -88,7 +123,7 @@ public struct Worker: VertexExecutor {
             }
             for h in copy.heredocs {
                 let target = intoDirectory ? (dest as NSString).appendingPathComponent(h.name) : dest
-                let copier = FileCopier(sourceRoot: sourceRoot, stagingRoot: staging, owner: owner, chmod: nil) { _ in false }
+                let copier = FileCopier(sourceRoot: sourceRoot, stagingRoot: staging, owner: owner, chmod: nil, referenceRoot: destRoot) { _ in false }
                 defer { copier.settleParents() }
                 try copier.makeParents(of: staging + target)
                 try Data(h.content.utf8).write(to: URL(fileURLWithPath: staging + target))

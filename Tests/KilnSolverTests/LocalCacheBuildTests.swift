@@ -18,6 +18,8 @@ import Testing
         let rootfs = dir.file("base-rootfs")
         try FileManager.default.createDirectory(atPath: rootfs + "/etc", withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: rootfs + "/home/app", withIntermediateDirectories: true)
+        chown(rootfs + "/home/app", 1000, 1000)
+        chmod(rootfs + "/home/app", 0o700)
         try "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n".write(toFile: rootfs + "/etc/passwd", atomically: true, encoding: .utf8)
         try "root:x:0:\napp:x:1000:\n".write(toFile: rootfs + "/etc/group", atomically: true, encoding: .utf8)
         let blobPath = dir.file("base.tgz")
@@ -194,5 +196,33 @@ func withClient<T: Sendable>(_ body: (RegistryClient) async throws -> T) async t
         try "other secret\n".write(toFile: ctx + "/src/secret.key", atomically: true, encoding: .utf8)
         let again = try await LocalCacheBuildTests.build(context: ctx, root: dir.file("state"), base: base, dockerfile: dockerfile)
         #expect(again.outcomes.values.allSatisfy { $0 == .cached })
+    }
+}
+
+/// A change keeps what it does not change: existing directories above a COPY destination or a
+/// WORKDIR keep their owner and mode (regression: they were reset to root 0755).
+@Suite struct ExistingDirectoryTests {
+    @Test func copyAndWorkdirKeepExistingParents() async throws {
+        let registry = try await TestRegistry()
+        let dir = try TemporaryDirectory()
+        let base = try await withClient { client in try await LocalCacheBuildTests.pushBase(client, host: registry.host, dir: dir) }
+        let ctx = dir.file("ctx")
+        try FileManager.default.createDirectory(atPath: ctx, withIntermediateDirectories: true)
+        try "x\n".write(toFile: ctx + "/x.txt", atomically: true, encoding: .utf8)
+        let result = try await LocalCacheBuildTests.build(context: ctx, root: dir.file("state"), base: base, dockerfile: """
+        ARG BASE
+        FROM ${BASE}
+        WORKDIR /home/app
+        COPY x.txt /home/app/sub/x.txt
+        """)
+        // WORKDIR on an existing directory changes nothing: no layer.
+        #expect(result.chain.count == 2)
+        let store = try ContentStore(root: dir.file("state"))
+        let reader = TarReader(source: try GunzipSource(source: FileSource(path: store.path(for: result.chain[1].digest))))
+        var entries: [String: TarEntry] = [:]
+        while let e = try reader.next() { entries[e.path] = e }
+        #expect(entries["home/app"]?.uid == 1000 && entries["home/app"]?.mode == 0o700)
+        #expect(entries["home/app/sub"]?.uid == 0 && entries["home/app/sub"]?.mode == 0o755)
+        #expect(entries["home/app/sub/x.txt"] != nil)
     }
 }

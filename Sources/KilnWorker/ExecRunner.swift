@@ -1,0 +1,224 @@
+import CKilnSys
+import Foundation
+import KilnArchive
+import KilnDockerfile
+import KilnOCI
+import KilnStore
+
+/// Runs a RUN step with runc on an overlayfs snapshot (or, where overlay cannot be mounted, on
+/// a copy) and returns the change as a layer tar written by `pack`.
+struct ExecRunner {
+    let store: ContentStore
+    let lower: String
+    let run: RunStep
+    let report: @Sendable ([UInt8], Int) async -> Void
+
+    /// Paths runc may create as mount points; they are not part of the step's change.
+    static let mountPoints = ["proc", "dev", "sys", "etc/resolv.conf", "etc/hosts"]
+
+    func execute(pack: @escaping @Sendable (_ upper: String, _ overlay: Bool, _ lower: String) throws -> LayerBlob?) async throws -> LayerBlob? {
+        let work = store.root + "/tmp/run-" + UUID().uuidString.prefix(12).lowercased()
+        let upper = work + "/upper", scratch = work + "/work", merged = work + "/merged", bundle = work + "/bundle"
+        for d in [upper, scratch, merged, bundle] {
+            try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+        }
+        var mounted = false
+        defer {
+            if mounted { _ = umount2(merged, Int32(MNT_DETACH)) }
+            try? FileManager.default.removeItem(atPath: work)
+        }
+        let options = "lowerdir=\(lower),upperdir=\(upper),workdir=\(scratch)"
+        let overlay = mount("overlay", merged, "overlay", 0, options) == 0
+        if overlay {
+            mounted = true
+        } else {
+            // Copying fallback: a full copy to run in, diffed against the snapshot afterwards.
+            try await ProcessRunnerLite.run(["cp", "-a", lower + "/.", merged + "/"])
+        }
+        let user = try Self.resolveUser(run.user, rootfs: merged)
+        let workdir = run.workdir.isEmpty ? "/" : run.workdir
+        try? FileManager.default.createDirectory(atPath: merged + workdir, withIntermediateDirectories: true)
+
+        var env = run.env.map { "\($0.0)=\($0.1)" }
+        for (k, v) in run.buildArgs where !run.env.contains(where: { $0.0 == k }) { env.append("\(k)=\(v)") }
+        if !env.contains(where: { $0.hasPrefix("PATH=") }) { env.append("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin") }
+        if !env.contains(where: { $0.hasPrefix("HOME=") }) { env.append("HOME=\(user.home)") }
+        let spec = RuntimeSpec(args: Self.arguments(run), env: env, cwd: workdir, uid: user.uid, gid: user.gid,
+                               additionalGids: user.groups, rootfs: merged, network: run.network ?? "default")
+        try spec.json().write(to: URL(fileURLWithPath: bundle + "/config.json"))
+
+        let id = "kiln-" + UUID().uuidString.prefix(12).lowercased()
+        let runcRoot = store.root + "/runc"
+        let (status, tail) = try await RuncProcess.run(
+            ["runc", "--root", runcRoot, "run", "--bundle", bundle, id], report: report)
+        if status != 0 {
+            _ = try? await ProcessRunnerLite.run(["runc", "--root", runcRoot, "delete", "--force", id])
+            let shown: String
+            switch run.command {
+            case .shell(let s): shown = (run.shell + [s]).joined(separator: " ")
+            case .exec(let a): shown = a.joined(separator: " ")
+            }
+            var message = "process \"\(shown)\" did not complete successfully: exit code: \(status)"
+            if !tail.isEmpty { message += "\n" + tail.joined(separator: "\n") }
+            throw WorkerError(message)
+        }
+        if mounted {
+            _ = umount2(merged, 0)
+            mounted = false
+            for p in Self.mountPoints where !FileManager.default.fileExists(atPath: lower + "/" + p) {
+                Self.removeIfEmpty(upper + "/" + p)
+            }
+            // /etc was copied up only to hold those mount points: if nothing else changed in
+            // it, it is not part of the step's change.
+            if FileManager.default.fileExists(atPath: lower + "/etc"), readXattrValue(upper + "/etc", "trusted.overlay.opaque") == nil {
+                Self.removeIfEmpty(upper + "/etc")
+            }
+        } else {
+            for p in Self.mountPoints where !FileManager.default.fileExists(atPath: lower + "/" + p) {
+                Self.removeIfEmpty(merged + "/" + p)
+            }
+        }
+        let source = overlay ? upper : merged
+        return try await BlockingIO.run { try pack(source, overlay, lower) }
+    }
+
+    static func removeIfEmpty(_ path: String) {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return }
+        if (st.st_mode & S_IFMT) == S_IFDIR {
+            if (try? FileManager.default.contentsOfDirectory(atPath: path))?.isEmpty == true { rmdir(path) }
+        } else if (st.st_mode & S_IFMT) == S_IFREG && st.st_size == 0 {
+            unlink(path)
+        }
+    }
+
+    /// The process arguments: shell form through the stage's SHELL, heredocs handed to the
+    /// shell (a RUN that is only a heredoc runs its body as the script).
+    static func arguments(_ run: RunStep) -> [String] {
+        switch run.command {
+        case .exec(let argv): return argv
+        case .shell(let s):
+            guard !run.heredocs.isEmpty else { return run.shell + [s] }
+            let onlyMarkers = s.split(separator: " ").allSatisfy { $0.hasPrefix("<<") }
+            if onlyMarkers, let first = run.heredocs.first { return run.shell + [first.content] }
+            var script = s
+            for h in run.heredocs { script += "\n" + h.content + h.name }
+            return run.shell + [script]
+        }
+    }
+
+    struct User {
+        var uid: UInt32
+        var gid: UInt32
+        var groups: [UInt32]
+        var home: String
+    }
+
+    /// `USER` as uid, gid, supplementary groups and home, from the image's passwd and group files.
+    static func resolveUser(_ spec: String, rootfs: String) throws -> User {
+        guard !spec.isEmpty else { return User(uid: 0, gid: 0, groups: [], home: "/root") }
+        let parts = spec.split(separator: ":", maxSplits: 1).map(String.init)
+        let passwd = (try? String(contentsOfFile: rootfs + "/etc/passwd", encoding: .utf8)) ?? ""
+        let group = (try? String(contentsOfFile: rootfs + "/etc/group", encoding: .utf8)) ?? ""
+        let users = passwd.split(separator: "\n").map { $0.split(separator: ":", omittingEmptySubsequences: false).map(String.init) }
+        let groups = group.split(separator: "\n").map { $0.split(separator: ":", omittingEmptySubsequences: false).map(String.init) }
+        var uid: UInt32, gid: UInt32 = 0, home = "/", name = parts[0]
+        if let entry = users.first(where: { $0.count >= 7 && ($0[0] == parts[0] || $0[2] == parts[0]) }) {
+            uid = UInt32(entry[2]) ?? 0
+            gid = UInt32(entry[3]) ?? 0
+            home = entry[5]
+            name = entry[0]
+        } else if let n = UInt32(parts[0]) {
+            uid = n
+        } else {
+            throw WorkerError("USER \(spec): no user '\(parts[0])' in /etc/passwd")
+        }
+        if parts.count > 1 {
+            if let g = groups.first(where: { $0.count >= 3 && $0[0] == parts[1] }), let n = UInt32(g[2]) {
+                gid = n
+            } else if let n = UInt32(parts[1]) {
+                gid = n
+            } else {
+                throw WorkerError("USER \(spec): no group '\(parts[1])' in /etc/group")
+            }
+        }
+        let extra = groups.filter { $0.count >= 4 && $0[3].split(separator: ",").contains(Substring(name)) }.compactMap { UInt32($0[2]) }
+        return User(uid: uid, gid: gid, groups: extra.filter { $0 != gid }, home: home)
+    }
+}
+
+/// runc as a child process whose output streams into progress logs as it comes.
+enum RuncProcess {
+    /// Runs `args`; returns the exit status and the last lines of output.
+    static func run(_ args: [String], report: @escaping @Sendable ([UInt8], Int) async -> Void) async throws -> (Int32, [String]) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = args
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        p.standardInput = FileHandle(forReadingAtPath: "/dev/null")
+        let (stream, continuation) = AsyncStream<([UInt8], Int)>.makeStream()
+        let readers = DispatchGroup()
+        for (pipe, fd) in [(out, 1), (err, 2)] {
+            readers.enter()
+            Thread.detachNewThread {
+                let h = pipe.fileHandleForReading
+                while true {
+                    let d = h.availableData
+                    if d.isEmpty { break }
+                    continuation.yield((Array(d), fd))
+                }
+                readers.leave()
+            }
+        }
+        let status: Int32 = try await withCheckedThrowingContinuation { cont in
+            p.terminationHandler = { cont.resume(returning: $0.terminationStatus) }
+            do { try p.run() } catch {
+                p.terminationHandler = nil
+                cont.resume(throwing: WorkerError("cannot start runc: \(error.localizedDescription)"))
+            }
+        }
+        readers.notify(queue: .global()) { continuation.finish() }
+        var tail: [String] = []
+        var pending: [UInt8] = []
+        for await (chunk, fd) in stream {
+            await report(chunk, fd)
+            pending += chunk
+            while let nl = pending.firstIndex(of: 0x0a) {
+                tail.append(String(decoding: pending[..<nl], as: UTF8.self))
+                pending.removeSubrange(...nl)
+                if tail.count > 10 { tail.removeFirst() }
+            }
+        }
+        if !pending.isEmpty { tail.append(String(decoding: pending, as: UTF8.self)) }
+        return (status, Array(tail.suffix(10)))
+    }
+}
+
+/// Runs a helper tool to completion (cp, runc delete).
+enum ProcessRunnerLite {
+    static func run(_ args: [String]) async throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = args
+        p.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+        p.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        let status: Int32 = try await withCheckedThrowingContinuation { cont in
+            p.terminationHandler = { cont.resume(returning: $0.terminationStatus) }
+            do { try p.run() } catch {
+                p.terminationHandler = nil
+                cont.resume(throwing: error)
+            }
+        }
+        guard status == 0 else { throw WorkerError("\(args.joined(separator: " ")) exited \(status)") }
+    }
+}
+
+func readXattrValue(_ path: String, _ name: String) -> [UInt8]? {
+    let n = lgetxattr(path, name, nil, 0)
+    guard n >= 0 else { return nil }
+    var v = [UInt8](repeating: 0, count: n)
+    let got = v.withUnsafeMutableBytes { lgetxattr(path, name, $0.baseAddress, n) }
+    return got >= 0 ? Array(v[0..<got]) : nil
+}

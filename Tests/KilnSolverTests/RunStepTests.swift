@@ -1,0 +1,161 @@
+import Foundation
+import KilnArchive
+import KilnDockerfile
+import KilnOCI
+import KilnRegistry
+import KilnSolver
+import KilnStore
+import KilnTestSupport
+import KilnWorker
+import Logging
+import Synchronization
+import Testing
+
+/// RUN through runc on overlayfs snapshots, with a busybox base image made here.
+@Suite(.serialized) struct RunStepTests {
+    /// Pushes busybox-static with its applets, passwd and group; returns the reference.
+    static func pushBusybox(_ client: RegistryClient, host: String, dir: TemporaryDirectory) async throws -> String {
+        let rootfs = dir.file("bb-rootfs")
+        for d in ["bin", "etc", "tmp", "home/app", "root"] {
+            try FileManager.default.createDirectory(atPath: rootfs + "/" + d, withIntermediateDirectories: true)
+        }
+        chmod(rootfs + "/tmp", 0o1777)
+        chown(rootfs + "/home/app", 1000, 1000)
+        try FileManager.default.copyItem(atPath: "/bin/busybox", toPath: rootfs + "/bin/busybox")
+        for applet in ["sh", "echo", "id", "cat", "ls", "mkdir", "rm", "touch", "pwd", "printf", "wc", "sleep", "ip"] {
+            symlink("busybox", rootfs + "/bin/" + applet)
+        }
+        try "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n".write(toFile: rootfs + "/etc/passwd", atomically: true, encoding: .utf8)
+        try "root:x:0:\napp:x:1000:\nstaff:x:50:app\n".write(toFile: rootfs + "/etc/group", atomically: true, encoding: .utf8)
+        try "old\n".write(toFile: rootfs + "/etc/motd", atomically: true, encoding: .utf8)
+        try "bye\n".write(toFile: rootfs + "/etc/gone", atomically: true, encoding: .utf8)
+        let blobPath = dir.file("bb.tgz")
+        let writer = try LayerWriter(path: blobPath, compression: .gzipDefault)
+        try LayerPacker().pack(directory: rootfs, into: writer.tar)
+        let blob = try writer.finish()
+        let ref = try Reference(parsing: "\(host)/base/busybox:latest")
+        let layer = Descriptor(mediaType: MediaType.ociLayerGzip, digest: blob.digest, size: blob.size)
+        try await client.pushBlob(layer, fromFile: blobPath, to: ref)
+        var config = ImageConfig()
+        config.diffIDs = [blob.diffID]
+        var rt = config.runtime
+        rt.env = ["PATH=/bin"]
+        config.runtime = rt
+        let configDesc = try await client.pushBlob(try config.encoded(), mediaType: MediaType.ociConfig, to: ref)
+        try await client.putManifest(try ImageManifest(config: configDesc, layers: [layer]).encoded(), mediaType: MediaType.ociManifest, to: ref)
+        return ref.description
+    }
+
+    /// Collects RUN output.
+    final class Logs: ProgressPrinter, Sendable {
+        let text = Mutex("")
+        func handle(_ event: ProgressEvent) async {
+            if case .log(_, _, let data) = event { text.withLock { $0 += String(decoding: data, as: UTF8.self) } }
+        }
+        func finish() async {}
+    }
+
+    static func build(_ dockerfile: String, base: String, root: String, context: String) async throws -> (chain: [CachedLayer], logs: String) {
+        var config = RegistryConfiguration()
+        config.certsDirectory = nil
+        let logs = Logs()
+        let chain = try await RegistryClient.withClient(configuration: config, credentials: AnonymousCredentials()) { client in
+            let store = try ContentStore(root: root)
+            let resolver = ImageResolver(client: client, store: store)
+            let plan = try await BuildPlanner(options: PlanOptions(buildArgs: ["BASE": base])).plan(try DockerfileParser().parse(dockerfile)) { ref, p in
+                try await resolver.resolve(ref, platform: p).config
+            }
+            let graph = try GraphBuilder(contextDirectory: context).build(plan, images: await resolver.resolved)
+            let worker = Worker(store: store, materializer: Materializer(store: store, client: client), contextDirectory: context, ignore: DockerIgnore())
+            return try await Solver(graph: graph, store: store, executor: worker, printer: logs).solve()
+        }
+        return (chain, logs.text.withLock { $0 })
+    }
+
+    static func entries(_ layer: CachedLayer, root: String) throws -> [String: (TarEntry, String)] {
+        let store = try ContentStore(root: root)
+        let reader = TarReader(source: try GunzipSource(source: FileSource(path: store.path(for: layer.digest))))
+        var out: [String: (TarEntry, String)] = [:]
+        while let e = try reader.next() {
+            let data = e.kind == .regular ? String(decoding: try reader.content.readExactly(Int(e.size)), as: UTF8.self) : ""
+            out[e.path] = (e, data)
+        }
+        return out
+    }
+
+    static func mountsUnder(_ path: String) -> [String] {
+        ((try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? "").split(separator: "\n")
+            .map { $0.split(separator: " ")[4] }.filter { $0.hasPrefix(path) }.map(String.init)
+    }
+
+    @Test func createsModifiesAndDeletesWithWhiteoutsAsANamedUserWithEnvAndWorkdir() async throws {
+        let registry = try await TestRegistry()
+        let dir = try TemporaryDirectory()
+        let base = try await withClient { try await Self.pushBusybox($0, host: registry.host, dir: dir) }
+        try FileManager.default.createDirectory(atPath: dir.file("ctx"), withIntermediateDirectories: true)
+        let dockerfile = """
+        ARG BASE
+        FROM ${BASE}
+        ENV GREETING=hello
+        RUN echo new > /etc/new && echo changed > /etc/motd && rm /etc/gone && echo "EXEC[one]"
+        USER app
+        WORKDIR /home/app/work
+        ARG LEVEL=3
+        RUN echo "$(id -u):$(id -g):$(id -G) $GREETING $LEVEL $(pwd) $HOME" > out.txt
+        """
+        let (chain, logs) = try await Self.build(dockerfile, base: base, root: dir.file("state"), context: dir.file("ctx"))
+        #expect(logs.contains("EXEC[one]"))
+        let first = try Self.entries(chain[1], root: dir.file("state"))
+        #expect(first["etc/new"]?.1 == "new\n")
+        #expect(first["etc/motd"]?.1 == "changed\n")
+        #expect(first["etc/.wh.gone"] != nil)
+        #expect(first["proc"] == nil && first["etc/resolv.conf"] == nil && first["etc/hosts"] == nil)
+        let last = try Self.entries(try #require(chain.last), root: dir.file("state"))
+        let out = try #require(last["home/app/work/out.txt"])
+        #expect(out.1 == "1000:1000:1000 50 hello 3 /home/app/work /home/app\n")
+        #expect(out.0.uid == 1000)
+        #expect(Self.mountsUnder(dir.path).isEmpty)
+
+        // A second build reuses both RUNs: nothing executes.
+        let again = try await Self.build(dockerfile, base: base, root: dir.file("state"), context: dir.file("ctx"))
+        #expect(again.chain == chain)
+        #expect(!again.logs.contains("EXEC["))
+    }
+
+    @Test func networkNoneHasOnlyLoopback() async throws {
+        let registry = try await TestRegistry()
+        let dir = try TemporaryDirectory()
+        let base = try await withClient { try await Self.pushBusybox($0, host: registry.host, dir: dir) }
+        try FileManager.default.createDirectory(atPath: dir.file("ctx"), withIntermediateDirectories: true)
+        let (_, logs) = try await Self.build("""
+        ARG BASE
+        FROM ${BASE}
+        RUN --network=none echo "NONE[$(ls /sys/class/net | wc -l)]"
+        RUN echo "HOST[$(ls /sys/class/net | wc -l)]"
+        """, base: base, root: dir.file("state"), context: dir.file("ctx"))
+        #expect(logs.contains("NONE[1]"))
+        #expect(!logs.contains("HOST[1]"))
+    }
+
+    @Test func aFailingRunReportsItsExitCodeAndLeavesNothingBehind() async throws {
+        let registry = try await TestRegistry()
+        let dir = try TemporaryDirectory()
+        let base = try await withClient { try await Self.pushBusybox($0, host: registry.host, dir: dir) }
+        try FileManager.default.createDirectory(atPath: dir.file("ctx"), withIntermediateDirectories: true)
+        do {
+            _ = try await Self.build("ARG BASE\nFROM ${BASE}\nRUN echo last words && exit 3\n", base: base,
+                                     root: dir.file("state"), context: dir.file("ctx"))
+            Issue.record("expected the build to fail")
+        } catch {
+            let text = "\(error)"
+            #expect(text.contains("exit code: 3"))
+            #expect(text.contains("last words"))
+            #expect(text.contains("[stage-0 2/2] RUN echo last words && exit 3"))
+        }
+        #expect(Self.mountsUnder(dir.path).isEmpty, "mounts left: \(Self.mountsUnder(dir.path))")
+        let leftovers = (try? FileManager.default.contentsOfDirectory(atPath: dir.file("state/tmp"))) ?? []
+        #expect(leftovers.isEmpty, "temp dirs left: \(leftovers)")
+        let list = try await ProcessRunner.run(["runc", "--root", dir.file("state/runc"), "list", "-q"])
+        #expect(list.text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty)
+    }
+}
