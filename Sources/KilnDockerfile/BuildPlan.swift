@@ -118,6 +118,8 @@ public struct RunStep: Sendable {
     public var heredocs: [Instruction.Heredoc]
     /// `--mount` specs, raw (`type=cache,target=/x`), expanded.
     public var mounts: [String]
+    /// The same mounts, parsed and checked.
+    public var parsedMounts: [RunMount] = []
     /// `--network` (`default`, `none`, `host`).
     public var network: String?
     /// Build args in scope, passed to the command as environment (they are part of its key).

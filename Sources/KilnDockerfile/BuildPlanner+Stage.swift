@@ -88,12 +88,20 @@ extension BuildPlanner {
                 let command: CommandForm = ins.json.map(CommandForm.exec) ?? .shell(ins.arguments)
                 let mounts = try ins.flagValues("mount").map { m throws(DockerfileError) in try expand(m, words: words, line: ins.line, lookup) }
                 let network = try ins.flag("network").map { n throws(DockerfileError) in try expand(n, words: words, line: ins.line, lookup) }
+                    ?? options.defaultNetwork
                 if let n = network, !["default", "none", "host"].contains(n) {
                     throw error(ins.line, "RUN --network=\(n): must be default, none or host")
                 }
                 let args = scope.args.compactMap { a in a.1.map { (a.0, $0) } }.filter { a in !scope.env.contains { $0.0 == a.0 } }
-                kind = .run(RunStep(command: command, shell: shell, heredocs: ins.heredocs, mounts: mounts, network: network,
-                                    buildArgs: args, env: scope.env, workdir: workdir, user: user))
+                var runStep = RunStep(command: command, shell: shell, heredocs: ins.heredocs, mounts: mounts, network: network,
+                                      buildArgs: args, env: scope.env, workdir: workdir, user: user)
+                runStep.parsedMounts = try mounts.map { m throws(DockerfileError) in try RunMount.parse(m, line: ins.line, file: options.fileName) }
+                for m in runStep.parsedMounts where m.kind == .bind || m.kind == .cache {
+                    if let f = m.from, stageIndex(f, before: stage.index, in: raw) == nil {
+                        throw error(ins.line, "RUN --mount from=\(f): no earlier stage of that name")
+                    }
+                }
+                kind = .run(runStep)
             case "COPY", "ADD":
                 var c = try copyStep(ins, words: words, lookup: lookup, stage: stage, raw: raw)
                 c.workdir = workdir

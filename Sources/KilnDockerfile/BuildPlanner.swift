@@ -13,10 +13,13 @@ public struct PlanOptions: Sendable {
     public var buildPlatform: Platform
     /// The Dockerfile's name in messages.
     public var fileName: String
+    /// Network for RUN steps without `--network` (`kiln build --network`).
+    public var defaultNetwork: String?
 
     /// Options for a build.
     public init(buildArgs: [String: String] = [:], target: String? = nil, platform: Platform = .linuxAMD64,
-                buildPlatform: Platform = .linuxAMD64, fileName: String = "Dockerfile") {
+                buildPlatform: Platform = .linuxAMD64, fileName: String = "Dockerfile", defaultNetwork: String? = nil) {
+        self.defaultNetwork = defaultNetwork
         self.buildArgs = buildArgs
         self.target = target
         self.platform = platform

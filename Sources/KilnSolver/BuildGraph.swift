@@ -151,8 +151,29 @@ public struct GraphBuilder: Sendable {
                         env: run.env.map { "\($0.0)=\($0.1)" } + run.buildArgs.map { "\($0.0)=\($0.1)" },
                         cwd: run.workdir, user: run.user, network: run.network ?? "default", mounts: run.mounts,
                         platform: stage.platform.description)
-                    let inputs = state.map { [[KeyInput(link: vertices[$0].key.id, selector: Definition.rootSelector)]] } ?? []
-                    vertices.append(Vertex(index: vertices.count, name: name, op: .exec(run), inputs: state.map { [$0] } ?? [],
+                    var inputs = state.map { [[KeyInput(link: vertices[$0].key.id, selector: Definition.rootSelector)]] } ?? []
+                    var inputVertices = state.map { [$0] } ?? []
+                    // Bind mounts read files: their content is part of the key, like a COPY's.
+                    for m in run.parsedMounts where m.kind == .bind {
+                        let source = DockerIgnore.clean(m.source ?? "")
+                        if let from = m.from {
+                            guard let i = plan.stages.first(where: { $0.name == from.lowercased() || String($0.index) == from })?.index,
+                                  let v = stageResults[i]
+                            else { throw GraphError(description: "\(name): mount from=\(from) has no result") }
+                            inputs.append([KeyInput(link: vertices[v].key.id, selector: Definition.selector([source]))])
+                            inputVertices.append(v)
+                        } else {
+                            let filter = CopyFilter(ignore: ignore, exclude: [])
+                            let content: Digest
+                            do {
+                                content = try ContentChecksum.digest(root: contextDirectory, paths: [source]) { filter.excludes($0, under: $1) }
+                            } catch {
+                                throw GraphError(description: "\(name): bind mount source \(source.isEmpty ? "." : source): \(error)")
+                            }
+                            inputs.append([KeyInput(link: CacheKey.contentRoot(content).id, selector: Definition.selector([source]))])
+                        }
+                    }
+                    vertices.append(Vertex(index: vertices.count, name: name, op: .exec(run), inputs: inputVertices,
                                            key: CacheKey(base: Definition.digest(def), inputs: inputs), alternativeKeys: []))
                 case .workdir(let path):
                     struct MkdirDef: Encodable { var type = "kiln.file.mkdir.v0"; var path: String; var user: String; var platform: String }

@@ -11,6 +11,7 @@ struct ExecRunner {
     let store: ContentStore
     let lower: String
     let run: RunStep
+    let mounts: PreparedMounts
     let report: @Sendable ([UInt8], Int) async -> Void
 
     /// Paths runc may create as mount points; they are not part of the step's change.
@@ -43,8 +44,9 @@ struct ExecRunner {
         for (k, v) in run.buildArgs where !run.env.contains(where: { $0.0 == k }) { env.append("\(k)=\(v)") }
         if !env.contains(where: { $0.hasPrefix("PATH=") }) { env.append("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin") }
         if !env.contains(where: { $0.hasPrefix("HOME=") }) { env.append("HOME=\(user.home)") }
-        let spec = RuntimeSpec(args: Self.arguments(run), env: env, cwd: workdir, uid: user.uid, gid: user.gid,
+        var spec = RuntimeSpec(args: Self.arguments(run), env: env, cwd: workdir, uid: user.uid, gid: user.gid,
                                additionalGids: user.groups, rootfs: merged, network: run.network ?? "default")
+        spec.extraMounts = mounts.specMounts
         try spec.json().write(to: URL(fileURLWithPath: bundle + "/config.json"))
 
         let id = "kiln-" + UUID().uuidString.prefix(12).lowercased()
@@ -65,21 +67,29 @@ struct ExecRunner {
         if mounted {
             _ = umount2(merged, 0)
             mounted = false
-            for p in Self.mountPoints where !FileManager.default.fileExists(atPath: lower + "/" + p) {
-                Self.removeIfEmpty(upper + "/" + p)
-            }
+            Self.removeMountArtifacts(Self.mountPoints + mounts.targets, in: upper, lower: lower)
             // /etc was copied up only to hold those mount points: if nothing else changed in
             // it, it is not part of the step's change.
             if FileManager.default.fileExists(atPath: lower + "/etc"), readXattrValue(upper + "/etc", "trusted.overlay.opaque") == nil {
                 Self.removeIfEmpty(upper + "/etc")
             }
         } else {
-            for p in Self.mountPoints where !FileManager.default.fileExists(atPath: lower + "/" + p) {
-                Self.removeIfEmpty(merged + "/" + p)
-            }
+            Self.removeMountArtifacts(Self.mountPoints + mounts.targets, in: merged, lower: lower)
         }
         let source = overlay ? upper : merged
         return try await BlockingIO.run { try pack(source, overlay, lower) }
+    }
+
+    /// Removes mount points runc had to create (and parents created for them) when the step
+    /// left them empty: they are not part of the change.
+    static func removeMountArtifacts(_ targets: [String], in upper: String, lower: String) {
+        for t in targets {
+            var rel = t
+            while !rel.isEmpty, !FileManager.default.fileExists(atPath: lower + "/" + rel) {
+                removeIfEmpty(upper + "/" + rel)
+                rel = (rel as NSString).deletingLastPathComponent
+            }
+        }
     }
 
     static func removeIfEmpty(_ path: String) {

@@ -19,13 +19,16 @@ public struct Worker: VertexExecutor {
     let materializer: Materializer
     let contextDirectory: String
     let ignore: DockerIgnore
+    let secrets: [String: String]
 
-    /// A worker for a build context.
-    public init(store: ContentStore, materializer: Materializer, contextDirectory: String, ignore: DockerIgnore) {
+    /// A worker for a build context; `secrets` maps secret ids to host files (`--secret`).
+    public init(store: ContentStore, materializer: Materializer, contextDirectory: String, ignore: DockerIgnore,
+                secrets: [String: String] = [:]) {
         self.store = store
         self.materializer = materializer
         self.contextDirectory = contextDirectory
         self.ignore = ignore
+        self.secrets = secrets
     }
 
     public func execute(_ vertex: Vertex, in graph: BuildGraph, inputs: [[CachedLayer]],
@@ -34,12 +37,23 @@ public struct Worker: VertexExecutor {
         case .image:
             return nil
         case .exec(let run):
-            guard let chain = inputs.first else { throw WorkerError("RUN needs a base image with a shell (FROM scratch has none)") }
+            let stageBinds = run.parsedMounts.filter { $0.kind == .bind && $0.from != nil }.count
+            guard inputs.count > stageBinds, let chain = inputs.first else {
+                throw WorkerError("RUN needs a base image with a shell (FROM scratch has none)")
+            }
             let vertexID = vertex.key.id
-            let lower = try await materializer.directory(for: chain) { id, name, current, total in
+            let pulls: Materializer.Reporter = { id, name, current, total in
                 await report(.status(vertex: vertexID, id: id, name: name, current: current, total: total))
             }
-            let runner = ExecRunner(store: store, lower: lower, run: run) { data, stream in
+            let lower = try await materializer.directory(for: chain, report: pulls)
+            var stageSources: [String] = []
+            for input in inputs.dropFirst() { stageSources.append(try await materializer.directory(for: input, report: pulls)) }
+            let (mounts, context, secrets, sources) = (run.parsedMounts, contextDirectory, self.secrets, stageSources)
+            let prepared = try await BlockingIO.run { [store] in
+                try PreparedMounts(mounts, store: store, context: context, stageSources: sources, secrets: secrets)
+            }
+            defer { prepared.release() }
+            let runner = ExecRunner(store: store, lower: lower, run: run, mounts: prepared) { data, stream in
                 await report(.log(vertex: vertexID, stream: stream, data: data))
             }
             let ingest = store.newIngestPath()

@@ -28,6 +28,12 @@ struct Build: AsyncParsableCommand {
     @Option(name: .customLong("build-arg"), help: "Build argument KEY=VALUE (repeatable; KEY alone takes it from the environment).")
     var buildArgs: [String] = []
 
+    @Option(help: "Secret for RUN --mount=type=secret: id=NAME,src=FILE or id=NAME,env=VAR (repeatable). Never stored or logged.")
+    var secret: [String] = []
+
+    @Option(help: "Network for RUN steps without --network: default (the host's), host or none.")
+    var network: String?
+
     @Flag(name: .customLong("no-cache"), help: "Run every step; do not use the cache.")
     var noCache = false
 
@@ -61,11 +67,15 @@ struct Build: AsyncParsableCommand {
             }
         }
         let tags = try tag.map { try Reference(parsing: $0) }
+        if let n = network, !["default", "host", "none"].contains(n) {
+            throw CLIError(description: "invalid --network '\(n)': use default, host or none")
+        }
+        let secrets = try Self.secrets(secret)
         let dockerfileName = (dockerfilePath as NSString).lastPathComponent
         let parsed = try DockerfileParser(fileName: dockerfileName).parse(text)
         let store = try ContentStore(root: StateDirectory.resolve(root))
         let printer = mode.printer()
-        let options = PlanOptions(buildArgs: args, target: target, fileName: dockerfileName)
+        let options = PlanOptions(buildArgs: args, target: target, fileName: dockerfileName, defaultNetwork: network)
         let noCache = self.noCache
 
         try await registry.withClient { client in
@@ -80,7 +90,8 @@ struct Build: AsyncParsableCommand {
             let ignore = DockerIgnore(contextDirectory: contextDir, dockerfileName: dockerfileName)
             let graph = try GraphBuilder(contextDirectory: contextDir, ignore: ignore).build(plan, images: await resolver.resolved)
             let worker = Worker(store: store, materializer: Materializer(store: store, client: client),
-                                contextDirectory: contextDir, ignore: ignore)
+                                contextDirectory: contextDir, ignore: ignore, secrets: secrets.files)
+            defer { secrets.cleanup() }
             let solver = Solver(graph: graph, store: store, executor: worker, printer: printer, noCache: noCache)
             do {
                 _ = try await solver.solve()
@@ -90,6 +101,45 @@ struct Build: AsyncParsableCommand {
             }
             await printer.finish()
         }
+    }
+}
+
+extension Build {
+    /// `--secret` values as files: `src=` files are used in place; `env=` values are written to
+    /// a private temporary file removed after the build.
+    struct Secrets: Sendable {
+        var files: [String: String] = [:]
+        var temporary: [String] = []
+        func cleanup() { for t in temporary { try? FileManager.default.removeItem(atPath: t) } }
+    }
+
+    static func secrets(_ specs: [String]) throws -> Secrets {
+        var out = Secrets()
+        for spec in specs {
+            var fields: [String: String] = [:]
+            for part in spec.split(separator: ",") {
+                let kv = part.split(separator: "=", maxSplits: 1).map(String.init)
+                guard kv.count == 2 else { throw CLIError(description: "invalid --secret '\(spec)': use id=NAME,src=FILE or id=NAME,env=VAR") }
+                fields[kv[0]] = kv[1]
+            }
+            guard let id = fields["id"] else { throw CLIError(description: "invalid --secret '\(spec)': id= is required") }
+            if let src = fields["src"] ?? fields["source"] {
+                guard FileManager.default.isReadableFile(atPath: src) else { throw CLIError(description: "--secret id=\(id): cannot read \(src)") }
+                out.files[id] = src
+            } else if let env = fields["env"] {
+                guard let value = ProcessInfo.processInfo.environment[env] else {
+                    throw CLIError(description: "--secret id=\(id): environment variable \(env) is not set")
+                }
+                let dir = NSTemporaryDirectory() + "kiln-secret-" + UUID().uuidString
+                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+                try Data(value.utf8).write(to: URL(fileURLWithPath: dir + "/s"))
+                out.files[id] = dir + "/s"
+                out.temporary.append(dir)
+            } else {
+                throw CLIError(description: "invalid --secret '\(spec)': give src=FILE or env=VAR")
+            }
+        }
+        return out
     }
 }
 

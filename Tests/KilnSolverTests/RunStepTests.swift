@@ -55,19 +55,21 @@ import Testing
         func finish() async {}
     }
 
-    static func build(_ dockerfile: String, base: String, root: String, context: String) async throws -> (chain: [CachedLayer], logs: String) {
+    static func build(_ dockerfile: String, base: String, root: String, context: String, secrets: [String: String] = [:],
+                      noCache: Bool = false, args: [String: String] = [:]) async throws -> (chain: [CachedLayer], logs: String) {
         var config = RegistryConfiguration()
         config.certsDirectory = nil
         let logs = Logs()
         let chain = try await RegistryClient.withClient(configuration: config, credentials: AnonymousCredentials()) { client in
             let store = try ContentStore(root: root)
             let resolver = ImageResolver(client: client, store: store)
-            let plan = try await BuildPlanner(options: PlanOptions(buildArgs: ["BASE": base])).plan(try DockerfileParser().parse(dockerfile)) { ref, p in
+            let plan = try await BuildPlanner(options: PlanOptions(buildArgs: args.merging(["BASE": base]) { a, _ in a })).plan(try DockerfileParser().parse(dockerfile)) { ref, p in
                 try await resolver.resolve(ref, platform: p).config
             }
             let graph = try GraphBuilder(contextDirectory: context).build(plan, images: await resolver.resolved)
-            let worker = Worker(store: store, materializer: Materializer(store: store, client: client), contextDirectory: context, ignore: DockerIgnore())
-            return try await Solver(graph: graph, store: store, executor: worker, printer: logs).solve()
+            let worker = Worker(store: store, materializer: Materializer(store: store, client: client), contextDirectory: context,
+                                ignore: DockerIgnore(), secrets: secrets)
+            return try await Solver(graph: graph, store: store, executor: worker, printer: logs, noCache: noCache).solve()
         }
         return (chain, logs.text.withLock { $0 })
     }
@@ -157,5 +159,75 @@ import Testing
         #expect(leftovers.isEmpty, "temp dirs left: \(leftovers)")
         let list = try await ProcessRunner.run(["runc", "--root", dir.file("state/runc"), "list", "-q"])
         #expect(list.text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty)
+    }
+
+    @Test func cacheMountsPersistAndStayOutOfLayers() async throws {
+        let registry = try await TestRegistry()
+        let dir = try TemporaryDirectory()
+        let base = try await withClient { try await Self.pushBusybox($0, host: registry.host, dir: dir) }
+        try FileManager.default.createDirectory(atPath: dir.file("ctx"), withIntermediateDirectories: true)
+        let dockerfile = """
+        ARG BASE
+        FROM ${BASE}
+        RUN --mount=type=cache,target=/var/cache/app,id=app echo run >> /var/cache/app/log && echo "COUNT[$(wc -l < /var/cache/app/log)]" && echo out > /result
+        RUN --mount=type=tmpfs,target=/scratch echo tmp > /scratch/x && echo "TMPFS[ok]"
+        """
+        let first = try await Self.build(dockerfile, base: base, root: dir.file("state"), context: dir.file("ctx"))
+        #expect(first.logs.contains("COUNT[1]"))
+        let second = try await Self.build(dockerfile, base: base, root: dir.file("state"), context: dir.file("ctx"), noCache: true)
+        #expect(second.logs.contains("COUNT[2]"), "the cache mount kept its content across builds")
+        for layer in second.chain.dropFirst() {
+            let names = try Self.entries(layer, root: dir.file("state")).keys
+            #expect(!names.contains { $0.hasPrefix("var/cache") || $0.hasPrefix("scratch") }, "mount content or mount point leaked: \(names)")
+        }
+    }
+
+    @Test func secretsAreNeverStoredKeyedOrLogged() async throws {
+        let registry = try await TestRegistry()
+        let dir = try TemporaryDirectory()
+        let base = try await withClient { try await Self.pushBusybox($0, host: registry.host, dir: dir) }
+        try FileManager.default.createDirectory(atPath: dir.file("ctx"), withIntermediateDirectories: true)
+        let secretValue = "s3cr3t-\(UUID().uuidString)"
+        try secretValue.write(toFile: dir.file("token"), atomically: true, encoding: .utf8)
+        let dockerfile = """
+        ARG BASE
+        FROM ${BASE}
+        RUN --mount=type=secret,id=token,required test "$(cat /run/secrets/token)" != "" && echo "SECRET[$(wc -c < /run/secrets/token)]" && echo done > /used
+        """
+        let result = try await Self.build(dockerfile, base: base, root: dir.file("state"), context: dir.file("ctx"),
+                                          secrets: ["token": dir.file("token")])
+        #expect(result.logs.contains("SECRET[\(secretValue.utf8.count)]"))
+        #expect(!result.logs.contains(secretValue))
+        // Not in any layer, blob, metadata or temp file under the state directory.
+        let grep = try? await ProcessRunner.run(["grep", "-r", "-l", "-a", secretValue, dir.file("state")])
+        #expect(grep == nil, "secret found in: \(grep?.text ?? "")")
+        let names = try Self.entries(try #require(result.chain.last), root: dir.file("state")).keys
+        #expect(!names.contains { $0.hasPrefix("run") })
+        // A missing required secret fails clearly.
+        await #expect {
+            _ = try await Self.build(dockerfile, base: base, root: dir.file("state2"), context: dir.file("ctx"))
+        } throws: { error in "\(error)".contains("secret token is required") }
+    }
+
+    @Test func bindMountContentIsPartOfTheKey() async throws {
+        let registry = try await TestRegistry()
+        let dir = try TemporaryDirectory()
+        let base = try await withClient { try await Self.pushBusybox($0, host: registry.host, dir: dir) }
+        try FileManager.default.createDirectory(atPath: dir.file("ctx/conf"), withIntermediateDirectories: true)
+        try "v1\n".write(toFile: dir.file("ctx/conf/value"), atomically: true, encoding: .utf8)
+        let dockerfile = """
+        ARG BASE
+        FROM ${BASE}
+        RUN --mount=type=bind,source=conf,target=/mnt/conf echo "VALUE[$(cat /mnt/conf/value)]" && cp /mnt/conf/value /value
+        """
+        let one = try await Self.build(dockerfile, base: base, root: dir.file("state"), context: dir.file("ctx"))
+        #expect(one.logs.contains("VALUE[v1]"))
+        let same = try await Self.build(dockerfile, base: base, root: dir.file("state"), context: dir.file("ctx"))
+        #expect(!same.logs.contains("VALUE["))
+        try "v2\n".write(toFile: dir.file("ctx/conf/value"), atomically: true, encoding: .utf8)
+        let changed = try await Self.build(dockerfile, base: base, root: dir.file("state"), context: dir.file("ctx"))
+        #expect(changed.logs.contains("VALUE[v2]"), "a changed bind-mounted file must re-run the step")
+        let names = try Self.entries(try #require(changed.chain.last), root: dir.file("state")).keys
+        #expect(names.contains("value") && !names.contains { $0.hasPrefix("mnt") })
     }
 }

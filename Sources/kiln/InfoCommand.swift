@@ -1,0 +1,21 @@
+import ArgumentParser
+import Foundation
+import KilnWorker
+
+/// `kiln info`: what this machine gives the worker.
+struct Info: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show the worker's snapshotter, runtime and state directory.")
+
+    @Option(help: "State directory (default: $KILN_ROOT or ~/.local/share/kiln).")
+    var root: String?
+
+    func run() async throws {
+        let state = StateDirectory.resolve(root)
+        try FileManager.default.createDirectory(atPath: state + "/tmp", withIntermediateDirectories: true)
+        let probe = WorkerInfo.probe(scratch: state + "/tmp")
+        print("state directory: \(state)")
+        print("snapshotter:     \(probe.overlay ? "overlayfs" : "copy (overlayfs cannot be mounted here: \(probe.overlayError))")")
+        print("runtime:         \(probe.runc ?? "runc not found")")
+        print("platform:        linux/amd64")
+    }
+}
