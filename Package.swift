@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "KilnDockerfile", targets: ["KilnDockerfile"]),
         .library(name: "KilnSolver", targets: ["KilnSolver"]),
         .library(name: "KilnWorker", targets: ["KilnWorker"]),
+        .library(name: "KilnExport", targets: ["KilnExport"]),
     ],
     dependencies: [
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
@@ -75,6 +76,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "KilnExport",
+            dependencies: ["KilnOCI", "KilnArchive", "KilnDockerfile", "KilnStore", "KilnSolver", "KilnRegistry", "KilnWorker"],
+            swiftSettings: strict
+        ),
+        .target(
             name: "KilnStore",
             dependencies: ["KilnOCI", "KilnArchive", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict
@@ -89,6 +95,7 @@ let package = Package(
                 "KilnSolver",
                 "KilnStore",
                 "KilnWorker",
+                "KilnExport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -28,6 +28,18 @@ extension RegistryClient {
         _ descriptor: Descriptor, fromFile path: String, to repository: Reference,
         mountCandidates: [Reference] = [], skipExistenceCheck: Bool = false
     ) async throws(RegistryError) -> BlobPushOutcome {
+        try await pushBlob(descriptor, to: repository, mountCandidates: mountCandidates,
+                           skipExistenceCheck: skipExistenceCheck) { path }
+    }
+
+    /// Like ``pushBlob(_:fromFile:to:mountCandidates:skipExistenceCheck:)``, but the file is
+    /// asked for only when the bytes must be uploaded — a blob that exists or mounts is never
+    /// fetched or read.
+    @discardableResult
+    public func pushBlob(
+        _ descriptor: Descriptor, to repository: Reference, mountCandidates: [Reference] = [],
+        skipExistenceCheck: Bool = false, file: @Sendable () async throws -> String
+    ) async throws(RegistryError) -> BlobPushOutcome {
         if !skipExistenceCheck, try await blobSize(descriptor.digest, in: repository) != nil {
             return .existed
         }
@@ -38,6 +50,14 @@ extension RegistryClient {
             case .session(let loc): location = loc
             }
             if location != nil { break }
+        }
+        let path: String
+        do {
+            path = try await file()
+        } catch let e as RegistryError {
+            throw e
+        } catch {
+            throw RegistryError.localIO(path: descriptor.digest.description, reason: "\(error)")
         }
         try await uploadFile(descriptor, path: path, to: repository, location: location)
         return .uploaded

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import KilnArchive
 import KilnDockerfile
+import KilnExport
 import KilnOCI
 import KilnRegistry
 import KilnSolver
@@ -21,6 +22,15 @@ struct Build: AsyncParsableCommand {
 
     @Option(name: .shortAndLong, help: "Image reference to name the result (repeatable).")
     var tag: [String] = []
+
+    @Flag(help: "Push the image to every -t reference.")
+    var push = false
+
+    @Option(name: [.short, .customLong("output")], help: "Output: type=image|registry,name=REF[,push=true]; type=local|tar|oci|docker,dest=PATH (repeatable).")
+    var output: [String] = []
+
+    @Option(name: .customLong("metadata-file"), help: "Write build results (image digest and descriptor) as JSON to this file.")
+    var metadataFile: String?
 
     @Option(help: "Stage to build (default: the last one).")
     var target: String?
@@ -71,6 +81,19 @@ struct Build: AsyncParsableCommand {
             throw CLIError(description: "invalid --network '\(n)': use default, host or none")
         }
         let secrets = try Self.secrets(secret)
+        let outputs = try output.map { spec throws -> OutputSpec in
+            do { return try OutputSpec(parsing: spec) } catch let e as ExportError { throw CLIError(description: e.description) }
+        }
+        var pushRefs = push ? tags : []
+        for o in outputs where o.type == "image" || o.type == "registry" {
+            let names = (o.attributes["name"] ?? "").split(separator: ",").map(String.init).filter { !$0.isEmpty }
+            let refs = try (names.isEmpty ? tags : names.map { try Reference(parsing: $0) })
+            guard !refs.isEmpty else { throw CLIError(description: "output type=\(o.type) needs name= or -t") }
+            if o.type == "registry" || o.attributes["push"] == "true" { pushRefs += refs }
+        }
+        if push && tags.isEmpty { throw CLIError(description: "--push needs at least one -t REF") }
+        let epoch = ProcessInfo.processInfo.environment["SOURCE_DATE_EPOCH"].flatMap(Int64.init)
+        let metadataPath = metadataFile
         let dockerfileName = (dockerfilePath as NSString).lastPathComponent
         let parsed = try DockerfileParser(fileName: dockerfileName).parse(text)
         let store = try ContentStore(root: StateDirectory.resolve(root))
@@ -84,17 +107,48 @@ struct Build: AsyncParsableCommand {
                 try await resolver.resolve(ref, platform: platform).config
             }
             for w in plan.warnings { await printer.handle(.warning(vertex: nil, short: w, detail: [])) }
-            if !tags.isEmpty {
+            if !tags.isEmpty && pushRefs.isEmpty && outputs.isEmpty {
                 await printer.handle(.warning(vertex: nil, short: "no output requested: the result of \(tags.map(\.description).joined(separator: ", ")) stays in the build cache", detail: []))
             }
             let ignore = DockerIgnore(contextDirectory: contextDir, dockerfileName: dockerfileName)
             let graph = try GraphBuilder(contextDirectory: contextDir, ignore: ignore).build(plan, images: await resolver.resolved)
-            let worker = Worker(store: store, materializer: Materializer(store: store, client: client),
+            let materializer = Materializer(store: store, client: client)
+            let worker = Worker(store: store, materializer: materializer,
                                 contextDirectory: contextDir, ignore: ignore, secrets: secrets.files)
             defer { secrets.cleanup() }
             let solver = Solver(graph: graph, store: store, executor: worker, printer: printer, noCache: noCache)
             do {
-                _ = try await solver.solve()
+                let chain = try await solver.solve()
+                var metadata: [String: Any] = [:]
+                if !pushRefs.isEmpty || !outputs.isEmpty || metadataPath != nil {
+                    var assembler = ImageAssembler(plan: plan, images: await resolver.resolved, sourceDateEpoch: epoch)
+                    try assembler.learnChains(from: graph, store: store)
+                    let config = try assembler.config(chain: chain, graph: graph).encoded()
+                    metadata["containerimage.config.digest"] = Digest.of(config).description
+                    let names = (tags.map(\.description) + pushRefs.map(\.description)).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+                    if !pushRefs.isEmpty {
+                        let desc = try await ImageExporter(client: client, store: store, materializer: materializer)
+                            .push(chain: chain, config: config, to: pushRefs)
+                        metadata["containerimage.digest"] = desc.digest.description
+                        metadata["containerimage.descriptor"] = ["mediaType": desc.mediaType, "digest": desc.digest.description, "size": desc.size]
+                        metadata["image.name"] = names.joined(separator: ",")
+                    }
+                    let files = FileExporters(store: store, materializer: materializer)
+                    for o in outputs {
+                        let dest = o.attributes["dest"] ?? ""
+                        switch o.type {
+                        case "local": try await files.local(chain: chain, dest: dest)
+                        case "tar": try await files.tar(chain: chain, dest: dest)
+                        case "oci": try await files.oci(chain: chain, config: config, names: names, dest: dest)
+                        case "docker": try await files.docker(chain: chain, config: config, names: names, dest: dest)
+                        default: break
+                        }
+                    }
+                }
+                if let metadataPath {
+                    let data = try JSONSerialization.data(withJSONObject: metadata, options: [.sortedKeys, .withoutEscapingSlashes])
+                    try data.write(to: URL(fileURLWithPath: metadataPath))
+                }
             } catch {
                 await printer.finish()
                 throw error

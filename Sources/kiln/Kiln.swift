@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import KilnArchive
 import KilnDockerfile
+import KilnExport
+import KilnWorker
 import KilnSolver
 import KilnStore
 import KilnOCI
@@ -37,6 +39,10 @@ struct Kiln: AsyncParsableCommand {
         } catch let error as SolveError {
             fail(error.description)
         } catch let error as StoreError {
+            fail(error.description)
+        } catch let error as ExportError {
+            fail(error.description)
+        } catch let error as WorkerError {
             fail(error.description)
         } catch let error as ArchiveError {
             fail(error.description)
