@@ -127,7 +127,7 @@ let package = Package(
         ),
         .testTarget(
             name: "KilnSolverTests",
-            dependencies: ["KilnSolver", "KilnDockerfile", "KilnArchive", "KilnOCI", "KilnStore", "KilnWorker", "KilnRegistry",
+            dependencies: ["KilnSolver", "KilnDockerfile", "KilnArchive", "KilnOCI", "KilnStore", "KilnWorker", "KilnRegistry", "KilnExport",
                            "KilnTestSupport", "CKilnSys",
                            .product(name: "PropertyBased", package: "swift-property-based")],
             swiftSettings: strict

@@ -17,7 +17,7 @@ echo "== swift build -c release"
 swift build -c release --product kiln 2>&1 | tail -1
 
 # Acceptance sections finished so far; grows as capabilities land.
-SECTIONS=${ACCEPTANCE_SECTIONS:-imagetools}
+SECTIONS=${ACCEPTANCE_SECTIONS:-imagetools build}
 if [[ -x $SHARED/acceptance/run.sh ]]; then
   echo "== acceptance: $SECTIONS"
   KILN=$PWD/.build/release/kiln "$SHARED/acceptance/run.sh" $SECTIONS

@@ -111,8 +111,15 @@ public struct Worker: VertexExecutor {
             resolvedOwner = try Self.parseOwner(chown, rootfs: destRoot)
         }
         let owner = resolvedOwner
-        let dest = copy.destination.hasPrefix("/") ? copy.destination
-            : (copy.workdir as NSString).appendingPathComponent(copy.destination) + (copy.destination.hasSuffix("/") ? "/" : "")
+        let written = copy.destination.hasPrefix("/") ? copy.destination
+            : (copy.workdir as NSString).appendingPathComponent(copy.destination)
+        // `.`, a trailing `/`, or a directory that already exists: copy into it.
+        let named = "/" + DockerIgnore.clean(written)
+        var isDir = copy.destination.hasSuffix("/") || copy.destination == "." || copy.destination.hasSuffix("/.")
+            || copy.destination == ".." || copy.destination.hasSuffix("/..")
+        var st0 = stat()
+        if !isDir, let destRoot, lstat(destRoot + named, &st0) == 0, (st0.st_mode & S_IFMT) == S_IFDIR { isDir = true }
+        let dest = isDir ? (named == "/" ? "/" : named + "/") : named
         let filter = CopyFilter(ignore: copy.from == .context ? self.ignore : DockerIgnore(), exclude: copy.exclude)
         let intoDirectory = dest.hasSuffix("/") || paths.count + copy.heredocs.count > 1
         return try await layer { staging in
