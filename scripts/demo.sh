@@ -33,10 +33,13 @@ echo "== same manifest digest on both registries: sha256:$a"
 echo "== kiln build examples/app (cold, empty state)"
 state=$work/state
 t0=$(date +%s.%N)
-"$KILN" build --root "$state" --progress plain --build-arg "BASE=$A/base/busybox:latest" examples/app
+"$KILN" build --root "$state" --progress plain --build-arg "BASE=$A/base/busybox:latest" \
+  -t "$A/demo/app:1" --push --metadata-file "$work/meta.json" examples/app
 t1=$(date +%s.%N)
+echo "== pushed: $(python3 -c "import json;m=json.load(open('$work/meta.json'));print(m['image.name'], m['containerimage.digest'])")"
 echo "== kiln build examples/app again (new process, same state: fully cached)"
-"$KILN" build --root "$state" --progress plain --build-arg "BASE=$A/base/busybox:latest" examples/app 2>&1 | tee "$work/warm.log"
+"$KILN" build --root "$state" --progress plain --build-arg "BASE=$A/base/busybox:latest" \
+  -t "$A/demo/app:1" --push examples/app 2>&1 | tee "$work/warm.log"
 t2=$(date +%s.%N)
 grep -q "CACHED" "$work/warm.log" || { echo "second build was not cached" >&2; exit 1; }
 python3 -c "print('cold build %.2fs, cached rebuild %.2fs' % ($t1-$t0, $t2-$t1))"
