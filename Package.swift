@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "KilnSolver", targets: ["KilnSolver"]),
         .library(name: "KilnWorker", targets: ["KilnWorker"]),
         .library(name: "KilnExport", targets: ["KilnExport"]),
+        .library(name: "KilnCache", targets: ["KilnCache"]),
     ],
     dependencies: [
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
@@ -81,6 +82,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "KilnCache",
+            dependencies: ["KilnOCI", "KilnArchive", "KilnExport", "KilnStore", "KilnSolver", "KilnRegistry"],
+            swiftSettings: strict
+        ),
+        .target(
             name: "KilnStore",
             dependencies: ["KilnOCI", "KilnArchive", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict
@@ -130,6 +136,11 @@ let package = Package(
             dependencies: ["KilnSolver", "KilnDockerfile", "KilnArchive", "KilnOCI", "KilnStore", "KilnWorker", "KilnRegistry", "KilnExport",
                            "KilnTestSupport", "CKilnSys",
                            .product(name: "PropertyBased", package: "swift-property-based")],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "KilnCacheTests",
+            dependencies: ["KilnCache", "KilnArchive", "KilnOCI"],
             swiftSettings: strict
         ),
         .testTarget(

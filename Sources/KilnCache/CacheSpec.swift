@@ -1,0 +1,145 @@
+import KilnArchive
+import KilnExport
+import KilnOCI
+
+/// A `--cache-to`/`--cache-from` value that cannot be used; the message names the bad part.
+public struct CacheSpecError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// What is wrong.
+    public var description: String
+    init(_ d: String) { description = d }
+}
+
+/// How much of the build a cache export carries.
+public enum CacheMode: String, Sendable {
+    /// Layers of the final result's chain only.
+    case min
+    /// Layers of every step of every stage the target needed.
+    case max
+}
+
+/// Options shared by the registry and local cache exporters.
+public struct CacheExportOptions: Sendable, Equatable {
+    /// `mode=`.
+    public var mode: CacheMode = .min
+    /// `oci-mediatypes=` (OCI types; Docker types and a Docker manifest list when false).
+    public var ociMediaTypes = true
+    /// `image-manifest=` (an OCI image manifest whose config is the cache config; else an index).
+    public var imageManifest = true
+    /// `compression=` and `compression-level=` for new blobs.
+    public var compression: Compression = .gzipDefault
+    /// `force-compression=`: convert every exported layer.
+    public var forceCompression = false
+    /// `ignore-error=`: an export failure only warns.
+    public var ignoreError = false
+
+    /// The defaults: min mode, OCI image manifest, gzip, errors fail the build.
+    public init() {}
+}
+
+/// Where a cache is exported to.
+public enum CacheExportTarget: Sendable, Equatable {
+    /// A registry reference.
+    case registry(Reference, CacheExportOptions)
+    /// Records in the image config (`moby.buildkit.cache.v0`), min mode.
+    case inline
+    /// An OCI layout directory.
+    case local(dest: String, CacheExportOptions)
+}
+
+/// Where a cache is imported from.
+public enum CacheImportSource: Sendable, Equatable {
+    /// A registry cache (any layout) or an image with an inline cache.
+    case registry(Reference)
+    /// An OCI layout directory.
+    case local(src: String, tag: String?)
+}
+
+/// Parses buildx cache specs (CSV `key=value` fields, RFC 4180 quoting).
+public enum CacheSpec {
+    static func fields(_ spec: String) throws(CacheSpecError) -> [String: String] {
+        let parts: [String]
+        do { parts = try CSV.fields(spec) } catch { throw CacheSpecError("malformed cache spec \"\(spec)\": \(error.description)") }
+        var out: [String: String] = [:]
+        for p in parts {
+            guard let eq = p.firstIndex(of: "=") else {
+                throw CacheSpecError("malformed cache spec \"\(spec)\": '\(p)' is not key=value")
+            }
+            out[p[..<eq].trimmingCharacters(in: .whitespaces).lowercased()] = String(p[p.index(after: eq)...])
+        }
+        return out
+    }
+
+    static func bool(_ fields: [String: String], _ key: String, _ spec: String) throws(CacheSpecError) -> Bool? {
+        guard let v = fields[key] else { return nil }
+        switch v.lowercased() {
+        case "true", "1": return true
+        case "false", "0": return false
+        default: throw CacheSpecError("invalid \(key)=\(v) in \"\(spec)\": use true or false")
+        }
+    }
+
+    /// Parses one `--cache-to` value.
+    public static func export(_ spec: String) throws(CacheSpecError) -> CacheExportTarget {
+        let f = try fields(spec)
+        guard let type = f["type"] else { throw CacheSpecError("cache spec \"\(spec)\" has no type= (registry, inline or local)") }
+        switch type {
+        case "inline":
+            return .inline
+        case "registry", "local":
+            var o = CacheExportOptions()
+            if let m = f["mode"] {
+                guard let mode = CacheMode(rawValue: m) else { throw CacheSpecError("invalid mode=\(m) in \"\(spec)\": use min or max") }
+                o.mode = mode
+            }
+            o.ociMediaTypes = try bool(f, "oci-mediatypes", spec) ?? true
+            let explicitManifest = try bool(f, "image-manifest", spec)
+            if !o.ociMediaTypes && explicitManifest == true {
+                throw CacheSpecError("oci-mediatypes=false cannot be combined with image-manifest=true in \"\(spec)\"")
+            }
+            o.imageManifest = explicitManifest ?? o.ociMediaTypes
+            var level: Int?
+            if let l = f["compression-level"] {
+                guard let n = Int(l) else { throw CacheSpecError("invalid compression-level=\(l) in \"\(spec)\": not an integer") }
+                level = n
+            }
+            let name = f["compression"] ?? "gzip"
+            do {
+                o.compression = try Compression(name: name, level: level)
+            } catch {
+                throw CacheSpecError("invalid cache compression in \"\(spec)\": \(error.description)")
+            }
+            o.forceCompression = try bool(f, "force-compression", spec) ?? false
+            o.ignoreError = try bool(f, "ignore-error", spec) ?? false
+            if type == "local" {
+                guard let dest = f["dest"], !dest.isEmpty else { throw CacheSpecError("type=local cache export needs dest= in \"\(spec)\"") }
+                return .local(dest: dest, o)
+            }
+            guard let r = f["ref"], !r.isEmpty else { throw CacheSpecError("type=registry cache export needs ref= in \"\(spec)\"") }
+            do {
+                return .registry(try Reference(parsing: r), o)
+            } catch {
+                throw CacheSpecError("invalid cache ref in \"\(spec)\": \(error.description)")
+            }
+        default:
+            throw CacheSpecError("unknown cache type \"\(type)\" in \"\(spec)\" (use registry, inline or local)")
+        }
+    }
+
+    /// Parses one `--cache-from` value; a bare reference means `type=registry,ref=REF`.
+    public static func `import`(_ spec: String) throws(CacheSpecError) -> CacheImportSource {
+        if !spec.contains("=") {
+            do { return .registry(try Reference(parsing: spec)) } catch { throw CacheSpecError("invalid --cache-from \"\(spec)\": \(error.description)") }
+        }
+        let f = try fields(spec)
+        switch f["type"] ?? "registry" {
+        case "registry":
+            guard let r = f["ref"], !r.isEmpty else { throw CacheSpecError("type=registry cache import needs ref= in \"\(spec)\"") }
+            do { return .registry(try Reference(parsing: r)) } catch { throw CacheSpecError("invalid cache ref in \"\(spec)\": \(error.description)") }
+        case "local":
+            guard let src = f["src"], !src.isEmpty else { throw CacheSpecError("type=local cache import needs src= in \"\(spec)\"") }
+            return .local(src: src, tag: f["tag"])
+        case let t:
+            throw CacheSpecError("unknown cache type \"\(t)\" in \"\(spec)\" (use registry or local)")
+        }
+    }
+}
