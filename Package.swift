@@ -102,6 +102,7 @@ let package = Package(
                 "KilnStore",
                 "KilnWorker",
                 "KilnExport",
+                "KilnCache",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

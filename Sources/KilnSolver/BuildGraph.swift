@@ -75,6 +75,8 @@ public struct BuildGraph: Sendable {
     public var stageResults: [Int: Int]
     /// The plan it came from.
     public var plan: BuildPlan
+    /// Content root keys (`<content>@-1`) the vertices link to, by id.
+    public var contentRoots: [Digest: CacheKey] = [:]
 
     /// The target stage's final vertex.
     public var target: Vertex? { stageResults[plan.target.index].map { vertices[$0] } }
@@ -105,6 +107,7 @@ public struct GraphBuilder: Sendable {
         var vertices: [Vertex] = []
         var stageResults: [Int: Int] = [:]
         var imageVertices: [String: Int] = [:]
+        var contentRoots: [Digest: CacheKey] = [:]
 
         func imageVertex(_ ref: String, name: String) throws -> Int {
             if let v = imageVertices[ref] { return v }
@@ -170,7 +173,9 @@ public struct GraphBuilder: Sendable {
                             } catch {
                                 throw GraphError(description: "\(name): bind mount source \(source.isEmpty ? "." : source): \(error)")
                             }
-                            inputs.append([KeyInput(link: CacheKey.contentRoot(content).id, selector: Definition.selector([source]))])
+                            let root = CacheKey.contentRoot(content)
+                            contentRoots[root.id] = root
+                            inputs.append([KeyInput(link: root.id, selector: Definition.selector([source]))])
                         }
                     }
                     vertices.append(Vertex(index: vertices.count, name: name, op: .exec(run), inputs: inputVertices,
@@ -183,7 +188,7 @@ public struct GraphBuilder: Sendable {
                                            key: key, alternativeKeys: []))
                 case .copy(let copy):
                     let (sourceInput, sourceVertex, paths) = try copySource(copy, step: name, stageResults: stageResults,
-                                                                            vertices: &vertices, imageVertex: imageVertex)
+                                                                            vertices: &vertices, roots: &contentRoots, imageVertex: imageVertex)
                     struct CopyDef: Encodable {
                         var type = "kiln.file.copy.v0"
                         var add: Bool
@@ -216,14 +221,14 @@ public struct GraphBuilder: Sendable {
             }
             if let s = state { stageResults[stage.index] = s }
         }
-        return BuildGraph(vertices: vertices, stageResults: stageResults, plan: plan)
+        return BuildGraph(vertices: vertices, stageResults: stageResults, plan: plan, contentRoots: contentRoots)
     }
 
     /// The key input for a COPY's sources, the vertex they come from (nil for the context),
     /// and the resolved source paths.
     private func copySource(
         _ copy: CopyStep, step: String, stageResults: [Int: Int], vertices: inout [Vertex],
-        imageVertex: (String, String) throws -> Int
+        roots: inout [Digest: CacheKey], imageVertex: (String, String) throws -> Int
     ) throws -> (KeyInput?, Int?, [String]) {
         switch copy.from {
         case .context:
@@ -238,7 +243,9 @@ public struct GraphBuilder: Sendable {
             } catch {
                 throw GraphError(description: "\(step): cannot read context: \(error)")
             }
-            return (KeyInput(link: CacheKey.contentRoot(content).id, selector: Definition.selector(paths)), nil, paths)
+            let root = CacheKey.contentRoot(content)
+            roots[root.id] = root
+            return (KeyInput(link: root.id, selector: Definition.selector(paths)), nil, paths)
         case .stage(let i):
             let paths = copy.sources.map(Self.cleanSource)
             guard let v = stageResults[i] else {

@@ -16,6 +16,10 @@ public struct CachedLayer: Sendable, Hashable, Codable {
     public var createdAt: Int64
     /// `registry/repository` known to hold the blob, for lazy pulls and mounts.
     public var source: String?
+    /// For eStargz blobs: the TOC digest.
+    public var tocDigest: Digest?
+    /// Uncompressed size, when known.
+    public var uncompressedSize: Int64?
 
     /// A layer reference.
     public init(digest: Digest, diffID: Digest, mediaType: String, size: Int64, createdAt: Int64, source: String? = nil) {

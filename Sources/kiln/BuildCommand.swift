@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import KilnArchive
 import KilnDockerfile
+import KilnCache
 import KilnExport
 import KilnOCI
 import KilnRegistry
@@ -31,6 +32,12 @@ struct Build: AsyncParsableCommand {
 
     @Option(name: .customLong("metadata-file"), help: "Write build results (image digest and descriptor) as JSON to this file.")
     var metadataFile: String?
+
+    @Option(name: .customLong("cache-to"), help: "Export the build cache: type=registry,ref=REF[,mode=min|max][,oci-mediatypes=][,image-manifest=][,compression=][,compression-level=][,force-compression=][,ignore-error=] (repeatable).")
+    var cacheTo: [String] = []
+
+    @Option(name: .customLong("cache-from"), help: "Import a build cache: type=registry,ref=REF or just REF (repeatable). A missing or unreachable cache only warns.")
+    var cacheFrom: [String] = []
 
     @Option(help: "Stage to build (default: the last one).")
     var target: String?
@@ -93,6 +100,19 @@ struct Build: AsyncParsableCommand {
         }
         if push && tags.isEmpty { throw CLIError(description: "--push needs at least one -t REF") }
         let epoch = ProcessInfo.processInfo.environment["SOURCE_DATE_EPOCH"].flatMap(Int64.init)
+        // Cache specs are checked before anything runs or is pushed.
+        let cacheExports = try cacheTo.map { spec throws -> (Reference, CacheExportOptions) in
+            do {
+                switch try CacheSpec.export(spec) {
+                case .registry(let ref, let o): return (ref, o)
+                case .inline: throw CLIError(description: "--cache-to type=inline is not supported yet (use type=registry)")
+                case .local: throw CLIError(description: "--cache-to type=local is not supported yet (use type=registry)")
+                }
+            } catch let e as CacheSpecError { throw CLIError(description: e.description) }
+        }
+        let cacheImports = try cacheFrom.map { spec throws -> CacheImportSource in
+            do { return try CacheSpec.import(spec) } catch let e as CacheSpecError { throw CLIError(description: e.description) }
+        }
         let metadataPath = metadataFile
         let dockerfileName = (dockerfilePath as NSString).lastPathComponent
         let parsed = try DockerfileParser(fileName: dockerfileName).parse(text)
@@ -116,6 +136,21 @@ struct Build: AsyncParsableCommand {
             let worker = Worker(store: store, materializer: materializer,
                                 contextDirectory: contextDir, ignore: ignore, secrets: secrets.files)
             defer { secrets.cleanup() }
+            if !noCache {
+                for source in cacheImports {
+                    switch source {
+                    case .registry(let ref):
+                        do {
+                            let cache = try await RegistryCacheImporter(client: client).load(ref)
+                            try RegistryCacheImporter.seed(cache, graph: graph, store: store)
+                        } catch {
+                            await printer.handle(.warning(vertex: nil, short: "cannot import cache from \(ref): \(error)", detail: []))
+                        }
+                    case .local(let src, _):
+                        await printer.handle(.warning(vertex: nil, short: "cache import from type=local,src=\(src) is not supported yet; ignored", detail: []))
+                    }
+                }
+            }
             let solver = Solver(graph: graph, store: store, executor: worker, printer: printer, noCache: noCache)
             do {
                 let chain = try await solver.solve()
@@ -143,6 +178,18 @@ struct Build: AsyncParsableCommand {
                         case "docker": try await files.docker(chain: chain, config: config, names: names, dest: dest)
                         default: break
                         }
+                    }
+                }
+                for (ref, options) in cacheExports {
+                    do {
+                        let desc = try await RegistryCacheExporter(client: client, store: store, materializer: materializer)
+                            .export(graph: graph, to: ref, options: options)
+                        let d = try JSONSerialization.data(withJSONObject: ["mediaType": desc.mediaType, "digest": desc.digest.description, "size": desc.size],
+                                                           options: [.sortedKeys])
+                        metadata["cache.manifest"] = String(decoding: d, as: UTF8.self)
+                    } catch {
+                        guard options.ignoreError else { throw CLIError(description: "exporting cache to \(ref): \(error)") }
+                        await printer.handle(.warning(vertex: nil, short: "exporting cache to \(ref) failed (ignored): \(error)", detail: []))
                     }
                 }
                 if let metadataPath {

@@ -1,0 +1,190 @@
+import Foundation
+import KilnArchive
+import KilnOCI
+import KilnRegistry
+import KilnSolver
+import KilnStore
+import KilnWorker
+
+/// Exports a build's cache to a registry in BuildKit's format: the key graph as cache config
+/// records, the layer chains of the results (all steps for `mode=max`, the final chain for
+/// `mode=min`), pushed as an OCI image manifest (default), an OCI index or a Docker manifest list.
+public struct RegistryCacheExporter: Sendable {
+    let client: RegistryClient
+    let store: ContentStore
+    let materializer: Materializer
+
+    /// An exporter.
+    public init(client: RegistryClient, store: ContentStore, materializer: Materializer) {
+        self.client = client
+        self.store = store
+        self.materializer = materializer
+    }
+
+    static func rfc3339(_ t: Int64) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime]
+        f.timeZone = TimeZone(identifier: "UTC")
+        return f.string(from: Date(timeIntervalSince1970: TimeInterval(t)))
+    }
+
+    /// The cache config and the layers it references, for `graph` after a build.
+    public func makeConfig(graph: BuildGraph, mode: CacheMode, convert: (CachedLayer) async throws -> CachedLayer) async throws -> (CacheConfig, [CachedLayer]) {
+        guard let target = graph.target else { throw CacheImportError("nothing to export: the target is an empty scratch image") }
+        // Vertices the target needs.
+        var needed = Set<Int>()
+        var stack = [target.index]
+        while let i = stack.popLast() {
+            guard needed.insert(i).inserted else { continue }
+            stack.append(contentsOf: graph.vertices[i].inputs)
+        }
+        var records: [CacheConfig.Record] = []
+        var recordOf: [Digest: [Int]] = [:]
+        var layers: [CacheConfig.Layer] = []
+        var layerIndex: [String: Int] = [:]
+        var exported: [CachedLayer] = []
+        var converted: [Digest: CachedLayer] = [:]
+
+        func root(_ id: Digest, digest: Digest) -> Int {
+            if let r = recordOf[id]?.first { return r }
+            records.append(CacheConfig.Record(layers: nil, chains: nil, digest: digest, inputs: nil))
+            recordOf[id] = [records.count - 1]
+            return records.count - 1
+        }
+        func addChain(_ chain: [CachedLayer]) async throws -> Int {
+            var parent = -1
+            for l in chain {
+                let layer: CachedLayer
+                if let c = converted[l.digest] { layer = c } else {
+                    layer = try await convert(l)
+                    converted[l.digest] = layer
+                }
+                let key = "\(layer.digest) \(parent)"
+                if let i = layerIndex[key] { parent = i; continue }
+                layers.append(CacheConfig.Layer(blob: layer.digest, parent: parent))
+                layerIndex[key] = layers.count - 1
+                if !exported.contains(where: { $0.digest == layer.digest }) { exported.append(layer) }
+                parent = layers.count - 1
+            }
+            return parent
+        }
+
+        for v in graph.vertices where needed.contains(v.index) {
+            switch v.op {
+            case .image:
+                let a = root(v.key.id, digest: v.key.recordDigest)
+                var all = [a]
+                for alt in v.alternativeKeys { all.append(root(alt.id, digest: alt.recordDigest)) }
+                recordOf[v.key.id] = all
+            default:
+                var inputs: [[CacheConfig.Input]] = []
+                for alternatives in v.key.inputs {
+                    var list: [CacheConfig.Input] = []
+                    for ki in alternatives {
+                        let links = recordOf[ki.link] ?? [root(ki.link, digest: graph.contentRoots[ki.link]?.recordDigest ?? ki.link)]
+                        for l in links { list.append(CacheConfig.Input(selector: ki.selector?.description, link: l)) }
+                    }
+                    inputs.append(list)
+                }
+                var result: [CacheConfig.Result]?
+                let exportResult = mode == .max || v.index == target.index
+                if exportResult, let chain = try store.cachedResult(v.key.id), !chain.isEmpty {
+                    let top = try await addChain(chain)
+                    result = [CacheConfig.Result(layer: top, createdAt: Self.rfc3339(chain.last?.createdAt ?? 0))]
+                }
+                records.append(CacheConfig.Record(layers: result, chains: nil, digest: v.key.recordDigest, inputs: inputs.isEmpty ? nil : inputs))
+                recordOf[v.key.id] = [records.count - 1]
+            }
+        }
+        return (CacheConfig(layers: layers, records: records), exported)
+    }
+
+    /// Exports to `ref`; returns the descriptor of the pushed manifest or index.
+    public func export(graph: BuildGraph, to ref: Reference, options: CacheExportOptions) async throws -> Descriptor {
+        let (config, layers) = try await makeConfig(graph: graph, mode: options.mode) { layer in
+            try await self.encode(layer, options: options)
+        }
+        let configData = try CanonicalJSON.encode(config)
+        guard configData.count <= 1 << 20 else {
+            throw CacheImportError("cache config is \(configData.count) bytes, over BuildKit's 1 MiB import limit; use mode=min")
+        }
+        // Blobs first (in parallel, bounded), then the config, then the manifest.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            var running = 0
+            for l in layers {
+                if running >= 4 { try await group.next(); running -= 1 }
+                group.addTask { try await self.pushLayer(l, to: ref) }
+                running += 1
+            }
+            try await group.waitForAll()
+        }
+        let configDesc = Descriptor(mediaType: MediaType.buildkitCacheConfig, digest: Digest.of(configData), size: Int64(configData.count))
+        if try await client.blobSize(configDesc.digest, in: ref) == nil {
+            try await client.pushBlob(configData, mediaType: MediaType.buildkitCacheConfig, to: ref)
+        }
+        let layerDescs = layers.map { l -> Descriptor in
+            var a = ["containerd.io/uncompressed": l.diffID.description, "buildkit/createdat": Self.rfc3339(l.createdAt)]
+            if let toc = l.tocDigest {
+                a["containerd.io/snapshot/stargz/toc.digest"] = toc.description
+                a["io.containers.estargz.uncompressed-size"] = String(l.uncompressedSize ?? 0)
+            }
+            let family = MediaType.layerCompression(l.mediaType) ?? .gzip
+            return Descriptor(mediaType: MediaType.layer(family, oci: options.ociMediaTypes), digest: l.digest, size: l.size, annotations: a)
+        }
+        let data: Data
+        let mediaType: String
+        if options.imageManifest {
+            mediaType = MediaType.ociManifest
+            data = try ImageManifest(mediaType: mediaType, config: configDesc, layers: layerDescs).encoded()
+        } else {
+            mediaType = options.ociMediaTypes ? MediaType.ociIndex : MediaType.dockerManifestList
+            data = try ImageIndex(mediaType: mediaType, manifests: layerDescs + [configDesc]).encoded()
+        }
+        let desc = Descriptor(mediaType: mediaType, digest: Digest.of(data), size: Int64(data.count))
+        // An unchanged build makes the same bytes: nothing to push.
+        if try await client.manifestDescriptor(ref)?.digest != desc.digest {
+            try await client.putManifest(data, mediaType: mediaType, to: ref)
+        }
+        return desc
+    }
+
+    /// The layer as the export wants it encoded: new blobs (made by this machine) take the
+    /// requested compression; with `force-compression` every blob does.
+    func encode(_ layer: CachedLayer, options: CacheExportOptions) async throws -> CachedLayer {
+        let madeHere = layer.source == nil
+        let current = MediaType.layerCompression(layer.mediaType)
+        let wanted = options.compression
+        let needs: Bool
+        switch wanted {
+        case .gzip(let level): needs = options.forceCompression ? current != .gzip : (madeHere && (current != .gzip || level != 6))
+        case .zstd: needs = current != .zstd && (madeHere || options.forceCompression)
+        case .uncompressed: needs = current != .uncompressed && (madeHere || options.forceCompression)
+        case .estargz: needs = madeHere || options.forceCompression
+        }
+        guard needs else { return layer }
+        try await materializer.ensureBlob(layer)
+        let source = store.path(for: layer.digest)
+        let ingest = store.newIngestPath()
+        let blob = try await BlockingIO.run { try LayerConverter.convert(source: source, to: ingest, compression: wanted) }
+        let mt = MediaType.layer(blob.compression.layerCompression, oci: true)
+        try store.commit(ingestPath: ingest, digest: blob.digest, mediaType: mt, diffID: blob.diffID, uncompressedSize: blob.uncompressedSize)
+        var out = CachedLayer(digest: blob.digest, diffID: blob.diffID, mediaType: mt, size: blob.size, createdAt: layer.createdAt)
+        out.tocDigest = blob.tocDigest
+        out.uncompressedSize = blob.uncompressedSize
+        return out
+    }
+
+    private func pushLayer(_ layer: CachedLayer, to ref: Reference) async throws {
+        let desc = Descriptor(mediaType: layer.mediaType, digest: layer.digest, size: layer.size)
+        if try await client.blobSize(layer.digest, in: ref) != nil { return }
+        var candidates = try store.sources(layer.digest).compactMap { try? Reference(parsing: $0) }
+        if let s = layer.source, let r = try? Reference(parsing: s) { candidates.append(r) }
+        candidates = candidates.filter { $0.apiHost == ref.apiHost && $0.repository != ref.repository }
+        let (store, materializer) = (self.store, self.materializer)
+        try await client.pushBlob(desc, to: ref, mountCandidates: Array(candidates.prefix(3)), skipExistenceCheck: true) {
+            try await materializer.ensureBlob(layer)
+            return store.path(for: layer.digest)
+        }
+        try store.addSource(layer.digest, repository: ref.name)
+    }
+}

@@ -1,0 +1,120 @@
+import Foundation
+import KilnOCI
+import KilnRegistry
+import KilnSolver
+import KilnStore
+
+/// A cache read from a registry: its config and the layer descriptors it references.
+public struct ImportedCache: Sendable {
+    /// Where it came from.
+    public var reference: Reference
+    /// The key graph and layer chains.
+    public var config: CacheConfig
+    /// Layer descriptors by digest (with `containerd.io/uncompressed`, `buildkit/createdat`).
+    public var layers: [Digest: Descriptor]
+}
+
+/// Imports BuildKit-format caches (OCI manifest, OCI index or Docker manifest list layouts) and
+/// seeds the local cache index with the results whose keys match this build's graph. Hits stay
+/// lazy: their layers are descriptors whose source is the cache repository.
+public struct RegistryCacheImporter: Sendable {
+    let client: RegistryClient
+
+    /// An importer.
+    public init(client: RegistryClient) { self.client = client }
+
+    /// Reads the cache at `ref`.
+    public func load(_ ref: Reference) async throws -> ImportedCache {
+        let top = try await client.manifest(ref)
+        var layerDescs: [Descriptor] = []
+        var configDesc: Descriptor?
+        switch try top.document() {
+        case .manifest(let m):
+            guard m.config.mediaType == MediaType.buildkitCacheConfig else {
+                throw CacheImportError("\(ref) is an image without a registry cache config (inline caches are not read yet)")
+            }
+            configDesc = m.config
+            layerDescs = m.layers
+        case .index(let i):
+            for d in i.manifests {
+                if d.mediaType == MediaType.buildkitCacheConfig { configDesc = d } else { layerDescs.append(d) }
+            }
+        }
+        guard let configDesc else { throw CacheImportError("\(ref) has no \(MediaType.buildkitCacheConfig) config") }
+        guard configDesc.size <= 1 << 20 else { throw CacheImportError("\(ref): cache config of \(configDesc.size) bytes is too large") }
+        let config = try CacheConfig.decode(try await client.blobData(configDesc, from: ref, limit: 1 << 20))
+        var byDigest: [Digest: Descriptor] = [:]
+        for d in layerDescs { byDigest[d.digest] = d }
+        return ImportedCache(reference: ref, config: config, layers: byDigest)
+    }
+
+    static func parseTime(_ s: String?) -> Int64 {
+        guard let s else { return 0 }
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        if let d = f.date(from: s) { return Int64(d.timeIntervalSince1970) }
+        f.formatOptions = [.withInternetDateTime]
+        return f.date(from: s).map { Int64($0.timeIntervalSince1970) } ?? 0
+    }
+
+    /// Matches `cache` against `graph` and records every matching result in `store` (unless a
+    /// local or newer result is there). Returns the names of the steps that now hit.
+    @discardableResult
+    public static func seed(_ cache: ImportedCache, graph: BuildGraph, store: ContentStore) throws -> [String] {
+        let records = cache.config.records
+        // Records by digest, for roots and for candidate children.
+        var byDigest: [Digest: [Int]] = [:]
+        for (i, r) in records.enumerated() { byDigest[r.digest, default: []].append(i) }
+        var matched: [Digest: Set<Int>] = [:]  // our key id -> matching record indexes
+        for (id, root) in graph.contentRoots {
+            matched[id] = Set((byDigest[root.recordDigest] ?? []).filter { (records[$0].inputs ?? []).isEmpty })
+        }
+        var seeded: [String] = []
+        for v in graph.vertices {
+            var keys = [v.key] + v.alternativeKeys
+            if case .image = v.op {} else { keys = [v.key] }
+            var hits = Set<Int>()
+            for key in keys {
+                for r in byDigest[key.recordDigest] ?? [] {
+                    let rec = records[r]
+                    let inputs = rec.inputs ?? []
+                    guard inputs.count == key.inputs.count else { continue }
+                    let ok = zip(inputs, key.inputs).allSatisfy { theirs, ours in
+                        ours.contains { ki in
+                            let linked = matched[ki.link] ?? []
+                            return theirs.contains { linked.contains($0.link) && $0.selector == ki.selector?.description }
+                        }
+                    }
+                    if ok { hits.insert(r) }
+                }
+            }
+            matched[v.key.id] = hits
+            if case .image = v.op { continue }
+            // The newest result among the matching records.
+            var best: (chain: [CachedLayer], time: Int64)?
+            for r in hits {
+                for res in records[r].layers ?? [] {
+                    guard let idx = cache.config.chain(res.layer) else { continue }
+                    var chain: [CachedLayer] = []
+                    for li in idx {
+                        let blob = cache.config.layers[li].blob
+                        guard let d = cache.layers[blob], let diff = d.annotations?["containerd.io/uncompressed"],
+                              let diffID = try? Digest(parsing: diff)
+                        else { chain = []; break }
+                        chain.append(CachedLayer(digest: blob, diffID: diffID, mediaType: d.mediaType, size: d.size,
+                                                 createdAt: parseTime(d.annotations?["buildkit/createdat"]) , source: cache.reference.name))
+                    }
+                    guard !chain.isEmpty else { continue }
+                    let t = parseTime(res.createdAt)
+                    if let b = best, t <= b.time { continue }
+                    best = (chain, t)
+                }
+            }
+            guard let best, try store.cachedResult(v.key.id) == nil else { continue }
+            for l in best.chain { try store.addSource(l.digest, repository: cache.reference.name) }
+            try store.storeResult(key: v.key.id, recordDigest: v.key.recordDigest, description: v.name, layers: best.chain)
+            seeded.append(v.name)
+        }
+        return seeded
+    }
+}
