@@ -38,6 +38,7 @@ public struct RegistryCacheExporter: Sendable {
             guard needed.insert(i).inserted else { continue }
             stack.append(contentsOf: graph.vertices[i].inputs)
         }
+        let targetChain = try store.cachedResult(target.key.id) ?? []
         var records: [CacheConfig.Record] = []
         var recordOf: [Digest: [Int]] = [:]
         var layers: [CacheConfig.Layer] = []
@@ -87,8 +88,12 @@ public struct RegistryCacheExporter: Sendable {
                     inputs.append(list)
                 }
                 var result: [CacheConfig.Result]?
-                let exportResult = mode == .max || v.index == target.index
-                if exportResult, let chain = try store.cachedResult(v.key.id), !chain.isEmpty {
+                // min mode carries the final chain; steps whose results are prefixes of it come
+                // along for free (same layers), so an importer knows every step of the image.
+                let chain = try store.cachedResult(v.key.id)
+                let isPrefix = chain.map { !$0.isEmpty && $0.count <= targetChain.count && Array(targetChain.prefix($0.count)).map(\.digest) == $0.map(\.digest) } ?? false
+                let exportResult = mode == .max || v.index == target.index || isPrefix
+                if exportResult, let chain, !chain.isEmpty {
                     let top = try await addChain(chain)
                     result = [CacheConfig.Result(layer: top, createdAt: Self.rfc3339(chain.last?.createdAt ?? 0))]
                 }
@@ -99,8 +104,22 @@ public struct RegistryCacheExporter: Sendable {
         return (CacheConfig(layers: layers, records: records), exported)
     }
 
-    /// Exports to `ref`; returns the descriptor of the pushed manifest or index.
-    public func export(graph: BuildGraph, to ref: Reference, options: CacheExportOptions) async throws -> Descriptor {
+    /// A cache ready to be written: config, layers, and the manifest or index describing them.
+    public struct Prepared: Sendable {
+        /// The cache config bytes.
+        public var config: Data
+        /// Its descriptor.
+        public var configDescriptor: Descriptor
+        /// The layers (already encoded as asked).
+        public var layers: [CachedLayer]
+        /// The manifest or index bytes.
+        public var manifest: Data
+        /// Its descriptor.
+        public var descriptor: Descriptor
+    }
+
+    /// Builds the cache documents for `graph` with `options`.
+    public func prepare(graph: BuildGraph, options: CacheExportOptions) async throws -> Prepared {
         let (config, layers) = try await makeConfig(graph: graph, mode: options.mode) { layer in
             try await self.encode(layer, options: options)
         }
@@ -108,20 +127,7 @@ public struct RegistryCacheExporter: Sendable {
         guard configData.count <= 1 << 20 else {
             throw CacheImportError("cache config is \(configData.count) bytes, over BuildKit's 1 MiB import limit; use mode=min")
         }
-        // Blobs first (in parallel, bounded), then the config, then the manifest.
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            var running = 0
-            for l in layers {
-                if running >= 4 { try await group.next(); running -= 1 }
-                group.addTask { try await self.pushLayer(l, to: ref) }
-                running += 1
-            }
-            try await group.waitForAll()
-        }
         let configDesc = Descriptor(mediaType: MediaType.buildkitCacheConfig, digest: Digest.of(configData), size: Int64(configData.count))
-        if try await client.blobSize(configDesc.digest, in: ref) == nil {
-            try await client.pushBlob(configData, mediaType: MediaType.buildkitCacheConfig, to: ref)
-        }
         let layerDescs = layers.map { l -> Descriptor in
             var a = ["containerd.io/uncompressed": l.diffID.description, "buildkit/createdat": Self.rfc3339(l.createdAt)]
             if let toc = l.tocDigest {
@@ -140,12 +146,59 @@ public struct RegistryCacheExporter: Sendable {
             mediaType = options.ociMediaTypes ? MediaType.ociIndex : MediaType.dockerManifestList
             data = try ImageIndex(mediaType: mediaType, manifests: layerDescs + [configDesc]).encoded()
         }
-        let desc = Descriptor(mediaType: mediaType, digest: Digest.of(data), size: Int64(data.count))
-        // An unchanged build makes the same bytes: nothing to push.
-        if try await client.manifestDescriptor(ref)?.digest != desc.digest {
-            try await client.putManifest(data, mediaType: mediaType, to: ref)
+        return Prepared(config: configData, configDescriptor: configDesc, layers: layers, manifest: data,
+                        descriptor: Descriptor(mediaType: mediaType, digest: Digest.of(data), size: Int64(data.count)))
+    }
+
+    /// Exports to `ref`; returns the descriptor of the pushed manifest or index.
+    public func export(graph: BuildGraph, to ref: Reference, options: CacheExportOptions) async throws -> Descriptor {
+        let p = try await prepare(graph: graph, options: options)
+        // Blobs first (in parallel, bounded), then the config, then the manifest.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            var running = 0
+            for l in p.layers {
+                if running >= 4 { try await group.next(); running -= 1 }
+                group.addTask { try await self.pushLayer(l, to: ref) }
+                running += 1
+            }
+            try await group.waitForAll()
         }
-        return desc
+        if try await client.blobSize(p.configDescriptor.digest, in: ref) == nil {
+            try await client.pushBlob(p.config, mediaType: MediaType.buildkitCacheConfig, to: ref)
+        }
+        // An unchanged build makes the same bytes: nothing to push.
+        if try await client.manifestDescriptor(ref)?.digest != p.descriptor.digest {
+            try await client.putManifest(p.manifest, mediaType: p.descriptor.mediaType, to: ref)
+        }
+        return p.descriptor
+    }
+
+    /// Exports to an OCI image layout directory (`index.json`, `oci-layout`, `blobs/sha256/`).
+    public func exportLocal(graph: BuildGraph, to dest: String, options: CacheExportOptions) async throws -> Descriptor {
+        let p = try await prepare(graph: graph, options: options)
+        let blobs = dest + "/blobs/sha256"
+        try FileManager.default.createDirectory(atPath: blobs, withIntermediateDirectories: true)
+        for l in p.layers {
+            let target = blobs + "/" + l.digest.encoded
+            if FileManager.default.fileExists(atPath: target) { continue }
+            try await materializer.ensureBlob(l)
+            try FileManager.default.copyItem(atPath: store.path(for: l.digest), toPath: target)
+        }
+        try p.config.write(to: URL(fileURLWithPath: blobs + "/" + p.configDescriptor.digest.encoded))
+        try p.manifest.write(to: URL(fileURLWithPath: blobs + "/" + p.descriptor.digest.encoded))
+        var d = p.descriptor
+        d.annotations = ["org.opencontainers.image.ref.name": "latest"]
+        try ImageIndex(manifests: [d]).encoded().write(to: URL(fileURLWithPath: dest + "/index.json"))
+        try Data(#"{"imageLayoutVersion":"1.0.0"}"#.utf8).write(to: URL(fileURLWithPath: dest + "/oci-layout"))
+        return p.descriptor
+    }
+
+    /// The inline cache value for an image whose layers are `graph`'s final chain: the records
+    /// (min mode) as JSON, base64-encoded, for the config key `moby.buildkit.cache.v0`.
+    public func inlineValue(graph: BuildGraph) async throws -> String {
+        let (config, _) = try await makeConfig(graph: graph, mode: .min) { $0 }
+        let data = try CanonicalJSON.encode(config.records)
+        return data.base64EncodedString()
     }
 
     /// The layer as the export wants it encoded: new blobs (made by this machine) take the

@@ -1,4 +1,5 @@
 import Foundation
+import KilnArchive
 import KilnOCI
 import KilnRegistry
 import KilnSolver
@@ -6,8 +7,8 @@ import KilnStore
 
 /// A cache read from a registry: its config and the layer descriptors it references.
 public struct ImportedCache: Sendable {
-    /// Where it came from.
-    public var reference: Reference
+    /// Where it came from (nil for a local layout, whose blobs are copied into the store).
+    public var reference: Reference?
     /// The key graph and layer chains.
     public var config: CacheConfig
     /// Layer descriptors by digest (with `containerd.io/uncompressed`, `buildkit/createdat`).
@@ -31,13 +32,20 @@ public struct RegistryCacheImporter: Sendable {
         switch try top.document() {
         case .manifest(let m):
             guard m.config.mediaType == MediaType.buildkitCacheConfig else {
-                throw CacheImportError("\(ref) is an image without a registry cache config (inline caches are not read yet)")
+                return try await loadInline(ref, manifest: m)
             }
             configDesc = m.config
             layerDescs = m.layers
         case .index(let i):
             for d in i.manifests {
                 if d.mediaType == MediaType.buildkitCacheConfig { configDesc = d } else { layerDescs.append(d) }
+            }
+            if configDesc == nil, let platform = i.manifest(for: .linuxAMD64) {
+                // A (multi-platform) image: its config may carry an inline cache.
+                guard case .manifest(let m) = try await client.manifest(ref.withDigest(platform.digest)).document() else {
+                    throw CacheImportError("\(ref): nested index")
+                }
+                return try await loadInline(ref, manifest: m)
             }
         }
         guard let configDesc else { throw CacheImportError("\(ref) has no \(MediaType.buildkitCacheConfig) config") }
@@ -46,6 +54,83 @@ public struct RegistryCacheImporter: Sendable {
         var byDigest: [Digest: Descriptor] = [:]
         for d in layerDescs { byDigest[d.digest] = d }
         return ImportedCache(reference: ref, config: config, layers: byDigest)
+    }
+
+    /// An image with `moby.buildkit.cache.v0` in its config: records only, layers implied by
+    /// the image's (layer i has parent i-1), annotations from `diff_ids` and `history`.
+    func loadInline(_ ref: Reference, manifest m: ImageManifest) async throws -> ImportedCache {
+        let image = try ImageConfig.decode(try await client.blobData(m.config, from: ref))
+        guard let value = image.fields["moby.buildkit.cache.v0"]?.stringValue, let json = Data(base64Encoded: value) else {
+            throw CacheImportError("\(ref) has no registry cache config and no inline cache")
+        }
+        let records: [CacheConfig.Record]
+        do { records = try JSONDecoder().decode([CacheConfig.Record].self, from: json) } catch {
+            throw CacheImportError("\(ref): inline cache records are not valid JSON: \(error)")
+        }
+        let diffIDs = image.diffIDs
+        guard diffIDs.count == m.layers.count else { throw CacheImportError("\(ref): \(diffIDs.count) diff_ids for \(m.layers.count) layers") }
+        let times = image.history.filter { !$0.emptyLayer }.map(\.created)
+        var layers: [CacheConfig.Layer] = []
+        var descs: [Digest: Descriptor] = [:]
+        for (i, l) in m.layers.enumerated() {
+            layers.append(CacheConfig.Layer(blob: l.digest, parent: i - 1))
+            var d = l
+            var a = d.annotations ?? [:]
+            a["containerd.io/uncompressed"] = diffIDs[i].description
+            if i < times.count, let t = times[i] { a["buildkit/createdat"] = t }
+            d.annotations = a
+            descs[l.digest] = d
+        }
+        let data = try JSONEncoder().encode(CacheConfig(layers: layers, records: records))
+        return ImportedCache(reference: ref, config: try CacheConfig.decode(data), layers: descs)
+    }
+
+    /// Reads a cache exported to an OCI layout directory; its blobs are copied into `store`
+    /// (verified) so hits need no registry.
+    public static func loadLocal(_ dir: String, tag: String?, store: ContentStore) throws -> ImportedCache {
+        func read(_ d: Digest) throws -> Data {
+            let data = try Data(contentsOf: URL(fileURLWithPath: dir + "/blobs/\(d.algorithm.rawValue)/" + d.encoded))
+            guard Digest.of(data, algorithm: d.algorithm) == d else { throw CacheImportError("\(dir): blob \(d) does not match its digest") }
+            return data
+        }
+        guard let indexData = FileManager.default.contents(atPath: dir + "/index.json") else {
+            throw CacheImportError("\(dir)/index.json not found")
+        }
+        let index = try ImageIndex.decode(indexData)
+        guard let top = index.manifests.first(where: { tag == nil || $0.annotations?["org.opencontainers.image.ref.name"] == tag }) else {
+            throw CacheImportError("\(dir): no manifest\(tag.map { " tagged \($0)" } ?? "")")
+        }
+        var layerDescs: [Descriptor] = []
+        var configDesc: Descriptor?
+        switch try ManifestDocument.decode(try read(top.digest), contentType: top.mediaType) {
+        case .manifest(let m):
+            configDesc = m.config
+            layerDescs = m.layers
+        case .index(let i):
+            for d in i.manifests {
+                if d.mediaType == MediaType.buildkitCacheConfig { configDesc = d } else { layerDescs.append(d) }
+            }
+        }
+        guard let configDesc, configDesc.mediaType == MediaType.buildkitCacheConfig else {
+            throw CacheImportError("\(dir) holds no build cache")
+        }
+        let config = try CacheConfig.decode(try read(configDesc.digest))
+        var byDigest: [Digest: Descriptor] = [:]
+        for d in layerDescs {
+            byDigest[d.digest] = d
+            let path = dir + "/blobs/sha256/" + d.digest.encoded
+            if !store.contains(d.digest), FileManager.default.fileExists(atPath: path) {
+                let source = path
+                _ = try store.ingest(expected: d.digest, mediaType: d.mediaType) { sink in
+                    let src = try FileSource(path: source)
+                    try src.copy(to: sink)
+                }
+                if let diff = d.annotations?["containerd.io/uncompressed"], let diffID = try? Digest(parsing: diff) {
+                    try store.commitMetadata(d.digest, diffID: diffID)
+                }
+            }
+        }
+        return ImportedCache(reference: nil, config: config, layers: byDigest)
     }
 
     static func parseTime(_ s: String?) -> Int64 {
@@ -102,7 +187,7 @@ public struct RegistryCacheImporter: Sendable {
                               let diffID = try? Digest(parsing: diff)
                         else { chain = []; break }
                         chain.append(CachedLayer(digest: blob, diffID: diffID, mediaType: d.mediaType, size: d.size,
-                                                 createdAt: parseTime(d.annotations?["buildkit/createdat"]) , source: cache.reference.name))
+                                                 createdAt: parseTime(d.annotations?["buildkit/createdat"]), source: cache.reference?.name))
                     }
                     guard !chain.isEmpty else { continue }
                     let t = parseTime(res.createdAt)
@@ -111,7 +196,9 @@ public struct RegistryCacheImporter: Sendable {
                 }
             }
             guard let best, try store.cachedResult(v.key.id) == nil else { continue }
-            for l in best.chain { try store.addSource(l.digest, repository: cache.reference.name) }
+            if let name = cache.reference?.name {
+                for l in best.chain { try store.addSource(l.digest, repository: name) }
+            }
             try store.storeResult(key: v.key.id, recordDigest: v.key.recordDigest, description: v.name, layers: best.chain)
             seeded.append(v.name)
         }

@@ -194,6 +194,17 @@ public final class ContentStore: Sendable {
         }
     }
 
+    /// Records a stored blob's diffID.
+    public func commitMetadata(_ digest: Digest, diffID: Digest) throws(StoreError) {
+        do {
+            try db.write { db in
+                try db.execute(sql: "UPDATE blob SET diff_id = ? WHERE digest = ?", arguments: [diffID.description, digest.description])
+            }
+        } catch {
+            throw StoreError.database("\(error)")
+        }
+    }
+
     /// Records that `repository` (`registry/path`) holds the blob, so a later push to the same
     /// registry can mount it instead of uploading.
     public func addSource(_ digest: Digest, repository: String) throws(StoreError) {

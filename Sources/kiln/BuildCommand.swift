@@ -101,15 +101,10 @@ struct Build: AsyncParsableCommand {
         if push && tags.isEmpty { throw CLIError(description: "--push needs at least one -t REF") }
         let epoch = ProcessInfo.processInfo.environment["SOURCE_DATE_EPOCH"].flatMap(Int64.init)
         // Cache specs are checked before anything runs or is pushed.
-        let cacheExports = try cacheTo.map { spec throws -> (Reference, CacheExportOptions) in
-            do {
-                switch try CacheSpec.export(spec) {
-                case .registry(let ref, let o): return (ref, o)
-                case .inline: throw CLIError(description: "--cache-to type=inline is not supported yet (use type=registry)")
-                case .local: throw CLIError(description: "--cache-to type=local is not supported yet (use type=registry)")
-                }
-            } catch let e as CacheSpecError { throw CLIError(description: e.description) }
+        let cacheExports = try cacheTo.map { spec throws -> CacheExportTarget in
+            do { return try CacheSpec.export(spec) } catch let e as CacheSpecError { throw CLIError(description: e.description) }
         }
+        let inlineCache = cacheExports.contains(.inline)
         let cacheImports = try cacheFrom.map { spec throws -> CacheImportSource in
             do { return try CacheSpec.import(spec) } catch let e as CacheSpecError { throw CLIError(description: e.description) }
         }
@@ -146,8 +141,13 @@ struct Build: AsyncParsableCommand {
                         } catch {
                             await printer.handle(.warning(vertex: nil, short: "cannot import cache from \(ref): \(error)", detail: []))
                         }
-                    case .local(let src, _):
-                        await printer.handle(.warning(vertex: nil, short: "cache import from type=local,src=\(src) is not supported yet; ignored", detail: []))
+                    case .local(let src, let tag):
+                        do {
+                            let cache = try RegistryCacheImporter.loadLocal(src, tag: tag, store: store)
+                            try RegistryCacheImporter.seed(cache, graph: graph, store: store)
+                        } catch {
+                            await printer.handle(.warning(vertex: nil, short: "cannot import cache from \(src): \(error)", detail: []))
+                        }
                     }
                 }
             }
@@ -155,10 +155,15 @@ struct Build: AsyncParsableCommand {
             do {
                 let chain = try await solver.solve()
                 var metadata: [String: Any] = [:]
+                let cacheExporter = RegistryCacheExporter(client: client, store: store, materializer: materializer)
                 if !pushRefs.isEmpty || !outputs.isEmpty || metadataPath != nil {
                     var assembler = ImageAssembler(plan: plan, images: await resolver.resolved, sourceDateEpoch: epoch)
                     try assembler.learnChains(from: graph, store: store)
-                    let config = try assembler.config(chain: chain, graph: graph).encoded()
+                    var imageConfig = try assembler.config(chain: chain, graph: graph)
+                    if inlineCache {
+                        imageConfig.fields["moby.buildkit.cache.v0"] = .string(try await cacheExporter.inlineValue(graph: graph))
+                    }
+                    let config = try imageConfig.encoded()
                     metadata["containerimage.config.digest"] = Digest.of(config).description
                     let names = (tags.map(\.description) + pushRefs.map(\.description)).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
                     if !pushRefs.isEmpty {
@@ -180,16 +185,26 @@ struct Build: AsyncParsableCommand {
                         }
                     }
                 }
-                for (ref, options) in cacheExports {
+                for target in cacheExports {
+                    let (name, options): (String, CacheExportOptions)
+                    switch target {
+                    case .inline: continue
+                    case .registry(let ref, let o): (name, options) = (ref.description, o)
+                    case .local(let dest, let o): (name, options) = (dest, o)
+                    }
                     do {
-                        let desc = try await RegistryCacheExporter(client: client, store: store, materializer: materializer)
-                            .export(graph: graph, to: ref, options: options)
+                        let desc: Descriptor
+                        if case .registry(let ref, _) = target {
+                            desc = try await cacheExporter.export(graph: graph, to: ref, options: options)
+                        } else {
+                            desc = try await cacheExporter.exportLocal(graph: graph, to: name, options: options)
+                        }
                         let d = try JSONSerialization.data(withJSONObject: ["mediaType": desc.mediaType, "digest": desc.digest.description, "size": desc.size],
                                                            options: [.sortedKeys])
                         metadata["cache.manifest"] = String(decoding: d, as: UTF8.self)
                     } catch {
-                        guard options.ignoreError else { throw CLIError(description: "exporting cache to \(ref): \(error)") }
-                        await printer.handle(.warning(vertex: nil, short: "exporting cache to \(ref) failed (ignored): \(error)", detail: []))
+                        guard options.ignoreError else { throw CLIError(description: "exporting cache to \(name): \(error)") }
+                        await printer.handle(.warning(vertex: nil, short: "exporting cache to \(name) failed (ignored): \(error)", detail: []))
                     }
                 }
                 if let metadataPath {
