@@ -16,10 +16,10 @@ fi
 echo "== swift build -c release"
 swift build -c release --product kiln 2>&1 | tail -1
 
-# Acceptance sections finished so far; grows as capabilities land.
-SECTIONS=${ACCEPTANCE_SECTIONS:-imagetools build}
+# Acceptance sections: all of them unless ACCEPTANCE_SECTIONS names some.
+SECTIONS=${ACCEPTANCE_SECTIONS:-}
 if [[ -x $SHARED/acceptance/run.sh ]]; then
-  echo "== acceptance: $SECTIONS"
+  echo "== acceptance: ${SECTIONS:-all sections}"
   KILN=$PWD/.build/release/kiln "$SHARED/acceptance/run.sh" $SECTIONS
 else
   echo "acceptance suite not found at $SHARED/acceptance (set KILN_SHARED)" >&2
