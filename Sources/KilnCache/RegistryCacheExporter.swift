@@ -153,6 +153,9 @@ public struct RegistryCacheExporter: Sendable {
     /// Exports to `ref`; returns the descriptor of the pushed manifest or index.
     public func export(graph: BuildGraph, to ref: Reference, options: CacheExportOptions) async throws -> Descriptor {
         let p = try await prepare(graph: graph, options: options)
+        // An unchanged build makes byte-identical documents: when the ref already names them,
+        // every blob is there too and nothing needs checking or pushing.
+        if try await client.manifestDescriptor(ref)?.digest == p.descriptor.digest { return p.descriptor }
         // Blobs first (in parallel, bounded), then the config, then the manifest.
         try await withThrowingTaskGroup(of: Void.self) { group in
             var running = 0
@@ -166,10 +169,7 @@ public struct RegistryCacheExporter: Sendable {
         if try await client.blobSize(p.configDescriptor.digest, in: ref) == nil {
             try await client.pushBlob(p.config, mediaType: MediaType.buildkitCacheConfig, to: ref)
         }
-        // An unchanged build makes the same bytes: nothing to push.
-        if try await client.manifestDescriptor(ref)?.digest != p.descriptor.digest {
-            try await client.putManifest(p.manifest, mediaType: p.descriptor.mediaType, to: ref)
-        }
+        try await client.putManifest(p.manifest, mediaType: p.descriptor.mediaType, to: ref)
         return p.descriptor
     }
 
