@@ -141,7 +141,8 @@ let package = Package(
         ),
         .testTarget(
             name: "KilnCacheTests",
-            dependencies: ["KilnCache", "KilnArchive", "KilnOCI"],
+            dependencies: ["KilnCache", "KilnArchive", "KilnOCI", "KilnSolver", "KilnStore", "KilnRegistry", "KilnWorker",
+                           "KilnDockerfile", "KilnExport", "KilnTestSupport"],
             swiftSettings: strict
         ),
         .testTarget(
