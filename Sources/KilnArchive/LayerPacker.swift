@@ -12,7 +12,7 @@ public struct PackOptions: Sendable {
 /// Turns directory trees into deterministic tar streams: entries in path order (each
 /// directory's names sorted bytewise, parents before children), numeric owners, no user or
 /// group names, whole-second mtimes, hard links detected by inode.
-public struct LayerPacker {
+public struct LayerPacker: Sendable {
     /// Options.
     public var options: PackOptions
 

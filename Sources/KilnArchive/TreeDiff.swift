@@ -2,7 +2,7 @@
 /// machines without overlayfs. Files only in `upper`, or changed (kind, mode, owner, size,
 /// mtime to the nanosecond, link target, xattrs), are written whole; files only in `lower`
 /// become `.wh.NAME` whiteouts.
-public struct TreeDiff {
+public struct TreeDiff: Sendable {
     /// How entries are made.
     public var packer: LayerPacker
 

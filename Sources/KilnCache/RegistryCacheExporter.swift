@@ -1,5 +1,6 @@
 import Foundation
 import KilnArchive
+import KilnExport
 import KilnOCI
 import KilnRegistry
 import KilnSolver
@@ -201,30 +202,10 @@ public struct RegistryCacheExporter: Sendable {
         return data.base64EncodedString()
     }
 
-    /// The layer as the export wants it encoded: new blobs (made by this machine) take the
-    /// requested compression; with `force-compression` every blob does.
+    /// The layer as the export wants it encoded.
     func encode(_ layer: CachedLayer, options: CacheExportOptions) async throws -> CachedLayer {
-        let madeHere = layer.source == nil
-        let current = MediaType.layerCompression(layer.mediaType)
-        let wanted = options.compression
-        let needs: Bool
-        switch wanted {
-        case .gzip(let level): needs = options.forceCompression ? current != .gzip : (madeHere && (current != .gzip || level != 6))
-        case .zstd: needs = current != .zstd && (madeHere || options.forceCompression)
-        case .uncompressed: needs = current != .uncompressed && (madeHere || options.forceCompression)
-        case .estargz: needs = madeHere || options.forceCompression
-        }
-        guard needs else { return layer }
-        try await materializer.ensureBlob(layer)
-        let source = store.path(for: layer.digest)
-        let ingest = store.newIngestPath()
-        let blob = try await BlockingIO.run { try LayerConverter.convert(source: source, to: ingest, compression: wanted) }
-        let mt = MediaType.layer(blob.compression.layerCompression, oci: true)
-        try store.commit(ingestPath: ingest, digest: blob.digest, mediaType: mt, diffID: blob.diffID, uncompressedSize: blob.uncompressedSize)
-        var out = CachedLayer(digest: blob.digest, diffID: blob.diffID, mediaType: mt, size: blob.size, createdAt: layer.createdAt)
-        out.tocDigest = blob.tocDigest
-        out.uncompressedSize = blob.uncompressedSize
-        return out
+        try await LayerEncoder(store: store, materializer: materializer)
+            .encode(layer, compression: options.compression, force: options.forceCompression)
     }
 
     private func pushLayer(_ layer: CachedLayer, to ref: Reference) async throws {

@@ -20,21 +20,39 @@ public struct ImageExporter: Sendable {
         self.materializer = materializer
     }
 
-    /// The manifest for `chain` and `config`, with its bytes.
-    public static func manifest(chain: [CachedLayer], config: Data) throws -> (ImageManifest, Data) {
-        let configDesc = Descriptor(mediaType: MediaType.ociConfig, digest: Digest.of(config), size: Int64(config.count))
+    /// The manifest for `chain` and `config`, with its bytes, in OCI or Docker media types.
+    public static func manifest(chain: [CachedLayer], config: Data, oci: Bool = true) throws -> (ImageManifest, Data) {
+        let configDesc = Descriptor(mediaType: oci ? MediaType.ociConfig : MediaType.dockerConfig, digest: Digest.of(config),
+                                    size: Int64(config.count))
         let layers = chain.map { l in
-            // OCI manifests carry OCI layer types.
-            let mt = MediaType.layerCompression(l.mediaType).map { MediaType.layer($0, oci: true) } ?? l.mediaType
+            let mt = MediaType.layerCompression(l.mediaType).map { MediaType.layer($0, oci: oci) } ?? l.mediaType
             return Descriptor(mediaType: mt, digest: l.digest, size: l.size)
         }
-        let m = ImageManifest(config: configDesc, layers: layers)
+        let m = ImageManifest(mediaType: oci ? MediaType.ociManifest : MediaType.dockerManifest, config: configDesc, layers: layers)
         return (m, try m.encoded())
     }
 
+    /// Pushes an image whose layers are encoded as `options` asks (the config's `diff_ids`
+    /// follow when a conversion changes them); returns the manifest descriptor and config bytes.
+    public func push(chain: [CachedLayer], config: ImageConfig, to refs: [Reference], options: ImageOutputOptions) async throws -> (Descriptor, Data) {
+        var layers = chain
+        var config = config
+        if let c = options.compression {
+            let encoder = LayerEncoder(store: store, materializer: materializer)
+            var out: [CachedLayer] = []
+            for l in chain { out.append(try await encoder.encode(l, compression: c, force: options.forceCompression)) }
+            layers = out
+            config.diffIDs = layers.map(\.diffID)
+        }
+        let data = try config.encoded()
+        let desc = try await push(chain: layers, config: data, to: refs, oci: options.ociMediaTypes)
+        return (desc, data)
+    }
+
     /// Pushes to every reference; returns the manifest descriptor.
-    public func push(chain: [CachedLayer], config: Data, to refs: [Reference]) async throws -> Descriptor {
-        let (_, manifestData) = try Self.manifest(chain: chain, config: config)
+    public func push(chain: [CachedLayer], config: Data, to refs: [Reference], oci: Bool = true) async throws -> Descriptor {
+        let (manifest, manifestData) = try Self.manifest(chain: chain, config: config, oci: oci)
+        let mediaType = manifest.mediaType ?? MediaType.ociManifest
         for ref in refs {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 var running = 0
@@ -45,10 +63,10 @@ public struct ImageExporter: Sendable {
                 }
                 try await group.waitForAll()
             }
-            try await client.pushBlob(config, mediaType: MediaType.ociConfig, to: ref)
-            try await client.putManifest(manifestData, mediaType: MediaType.ociManifest, to: ref)
+            try await client.pushBlob(config, mediaType: manifest.config.mediaType, to: ref)
+            try await client.putManifest(manifestData, mediaType: mediaType, to: ref)
         }
-        return Descriptor(mediaType: MediaType.ociManifest, digest: Digest.of(manifestData), size: Int64(manifestData.count))
+        return Descriptor(mediaType: mediaType, digest: Digest.of(manifestData), size: Int64(manifestData.count))
     }
 
     private func pushLayer(_ layer: CachedLayer, to ref: Reference) async throws {
@@ -63,5 +81,44 @@ public struct ImageExporter: Sendable {
             return store.path(for: layer.digest)
         }
         try store.addSource(layer.digest, repository: ref.name)
+    }
+}
+
+/// Options of an image output (`-o type=image,…` / `type=registry,…`).
+public struct ImageOutputOptions: Sendable, Equatable {
+    /// OCI media types (default) or Docker schema 2.
+    public var ociMediaTypes = true
+    /// Compression for the image's layers (new ones, or all with ``forceCompression``); nil keeps them.
+    public var compression: Compression?
+    /// Convert every layer.
+    public var forceCompression = false
+
+    /// Defaults: OCI types, layers as built.
+    public init() {}
+
+    /// Reads `oci-mediatypes`, `compression`, `compression-level` and `force-compression`.
+    public init(attributes a: [String: String]) throws(ExportError) {
+        func bool(_ k: String) throws(ExportError) -> Bool? {
+            guard let v = a[k] else { return nil }
+            switch v.lowercased() {
+            case "true", "1": return true
+            case "false", "0": return false
+            default: throw ExportError("invalid \(k)=\(v): use true or false")
+            }
+        }
+        ociMediaTypes = try bool("oci-mediatypes") ?? true
+        forceCompression = try bool("force-compression") ?? false
+        var level: Int?
+        if let l = a["compression-level"] {
+            guard let n = Int(l) else { throw ExportError("invalid compression-level=\(l): not an integer") }
+            level = n
+        }
+        if a["compression"] != nil || level != nil {
+            do {
+                compression = try Compression(name: a["compression"] ?? "gzip", level: level)
+            } catch {
+                throw ExportError("invalid image compression: \(error.description)")
+            }
+        }
     }
 }

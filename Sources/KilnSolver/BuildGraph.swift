@@ -95,11 +95,21 @@ public struct GraphBuilder: Sendable {
     public var contextDirectory: String
     /// `.dockerignore` rules for the context.
     public var ignore: DockerIgnore
+    /// `SOURCE_DATE_EPOCH`: layers clamp file mtimes to it, so it is part of every step's key.
+    public var sourceDateEpoch: Int64?
 
     /// A builder for a context.
-    public init(contextDirectory: String, ignore: DockerIgnore = DockerIgnore()) {
+    public init(contextDirectory: String, ignore: DockerIgnore = DockerIgnore(), sourceDateEpoch: Int64? = nil) {
         self.contextDirectory = contextDirectory
         self.ignore = ignore
+        self.sourceDateEpoch = sourceDateEpoch
+    }
+
+    /// A step's definition digest, with the epoch folded in when one is set.
+    func stepDigest<T: Encodable>(_ def: T) -> Digest {
+        let d = Definition.digest(def)
+        guard let e = sourceDateEpoch else { return d }
+        return Definition.digest([d.description, "source-date-epoch=\(e)"])
     }
 
     /// Builds the graph; `images` gives the resolved base images by reference.
@@ -179,10 +189,10 @@ public struct GraphBuilder: Sendable {
                         }
                     }
                     vertices.append(Vertex(index: vertices.count, name: name, op: .exec(run), inputs: inputVertices,
-                                           key: CacheKey(base: Definition.digest(def), inputs: inputs), alternativeKeys: []))
+                                           key: CacheKey(base: stepDigest(def), inputs: inputs), alternativeKeys: []))
                 case .workdir(let path):
                     struct MkdirDef: Encodable { var type = "kiln.file.mkdir.v0"; var path: String; var user: String; var platform: String }
-                    let key = CacheKey(base: Definition.digest(MkdirDef(path: path, user: step.user, platform: stage.platform.description)),
+                    let key = CacheKey(base: stepDigest(MkdirDef(path: path, user: step.user, platform: stage.platform.description)),
                                        inputs: stateInput.map { [$0] } ?? [])
                     vertices.append(Vertex(index: vertices.count, name: name, op: .mkdir(path, user: step.user), inputs: state.map { [$0] } ?? [],
                                            key: key, alternativeKeys: []))
@@ -213,7 +223,7 @@ public struct GraphBuilder: Sendable {
                     vertices.append(Vertex(
                         index: vertices.count, name: name, op: .copy(copy, paths: paths),
                         inputs: (state.map { [$0] } ?? []) + (sourceVertex.map { [$0] } ?? []),
-                        key: CacheKey(base: Definition.digest(def), inputs: inputs), alternativeKeys: []))
+                        key: CacheKey(base: stepDigest(def), inputs: inputs), alternativeKeys: []))
                 default:
                     continue
                 }

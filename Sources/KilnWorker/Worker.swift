@@ -20,10 +20,13 @@ public struct Worker: VertexExecutor {
     let contextDirectory: String
     let ignore: DockerIgnore
     let secrets: [String: String]
+    let packer: LayerPacker
 
-    /// A worker for a build context; `secrets` maps secret ids to host files (`--secret`).
+    /// A worker for a build context; `secrets` maps secret ids to host files (`--secret`);
+    /// `sourceDateEpoch` clamps the mtimes of files in the layers it makes.
     public init(store: ContentStore, materializer: Materializer, contextDirectory: String, ignore: DockerIgnore,
-                secrets: [String: String] = [:]) {
+                secrets: [String: String] = [:], sourceDateEpoch: Int64? = nil) {
+        self.packer = LayerPacker(options: PackOptions(sourceDateEpoch: sourceDateEpoch))
         self.store = store
         self.materializer = materializer
         self.contextDirectory = contextDirectory
@@ -57,12 +60,13 @@ public struct Worker: VertexExecutor {
                 await report(.log(vertex: vertexID, stream: stream, data: data))
             }
             let ingest = store.newIngestPath()
+            let packer = self.packer
             let blob = try await runner.execute { upper, overlay, lower in
                 let writer = try LayerWriter(path: ingest, compression: .gzipDefault)
                 if overlay {
-                    try LayerPacker().packOverlayUpper(upper, into: writer.tar)
+                    try packer.packOverlayUpper(upper, into: writer.tar)
                 } else {
-                    try TreeDiff().diff(lower: lower, upper: upper, into: writer.tar)
+                    try TreeDiff(packer: packer).diff(lower: lower, upper: upper, into: writer.tar)
                 }
                 let blob = try writer.finish()
                 // An empty tar (two zero blocks) means the step changed nothing.
@@ -161,11 +165,12 @@ public struct Worker: VertexExecutor {
         try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: staging) }
         let ingest = store.newIngestPath()
+        let packer = self.packer
         let blob: LayerBlob? = try await BlockingIO.run {
             try fill(staging)
             if (try FileManager.default.contentsOfDirectory(atPath: staging)).isEmpty { return nil }
             let writer = try LayerWriter(path: ingest, compression: .gzipDefault)
-            try LayerPacker().pack(directory: staging, into: writer.tar)
+            try packer.pack(directory: staging, into: writer.tar)
             return try writer.finish()
         }
         guard let blob else { return nil }

@@ -92,11 +92,16 @@ struct Build: AsyncParsableCommand {
             do { return try OutputSpec(parsing: spec) } catch let e as ExportError { throw CLIError(description: e.description) }
         }
         var pushRefs = push ? tags : []
+        var pushGroups: [(refs: [Reference], options: ImageOutputOptions)] = push ? [(tags, ImageOutputOptions())] : []
         for o in outputs where o.type == "image" || o.type == "registry" {
             let names = (o.attributes["name"] ?? "").split(separator: ",").map(String.init).filter { !$0.isEmpty }
             let refs = try (names.isEmpty ? tags : names.map { try Reference(parsing: $0) })
             guard !refs.isEmpty else { throw CLIError(description: "output type=\(o.type) needs name= or -t") }
-            if o.type == "registry" || o.attributes["push"] == "true" { pushRefs += refs }
+            let options = try Self.imageOptions(o.attributes)
+            if o.type == "registry" || o.attributes["push"] == "true" {
+                pushRefs += refs
+                pushGroups.append((refs, options))
+            }
         }
         if push && tags.isEmpty { throw CLIError(description: "--push needs at least one -t REF") }
         let epoch = ProcessInfo.processInfo.environment["SOURCE_DATE_EPOCH"].flatMap(Int64.init)
@@ -126,10 +131,10 @@ struct Build: AsyncParsableCommand {
                 await printer.handle(.warning(vertex: nil, short: "no output requested: the result of \(tags.map(\.description).joined(separator: ", ")) stays in the build cache", detail: []))
             }
             let ignore = DockerIgnore(contextDirectory: contextDir, dockerfileName: dockerfileName)
-            let graph = try GraphBuilder(contextDirectory: contextDir, ignore: ignore).build(plan, images: await resolver.resolved)
+            let graph = try GraphBuilder(contextDirectory: contextDir, ignore: ignore, sourceDateEpoch: epoch).build(plan, images: await resolver.resolved)
             let materializer = Materializer(store: store, client: client)
             let worker = Worker(store: store, materializer: materializer,
-                                contextDirectory: contextDir, ignore: ignore, secrets: secrets.files)
+                                contextDirectory: contextDir, ignore: ignore, secrets: secrets.files, sourceDateEpoch: epoch)
             defer { secrets.cleanup() }
             if !noCache {
                 for source in cacheImports {
@@ -166,11 +171,12 @@ struct Build: AsyncParsableCommand {
                     let config = try imageConfig.encoded()
                     metadata["containerimage.config.digest"] = Digest.of(config).description
                     let names = (tags.map(\.description) + pushRefs.map(\.description)).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
-                    if !pushRefs.isEmpty {
-                        let desc = try await ImageExporter(client: client, store: store, materializer: materializer)
-                            .push(chain: chain, config: config, to: pushRefs)
+                    for group in pushGroups {
+                        let (desc, pushedConfig) = try await ImageExporter(client: client, store: store, materializer: materializer)
+                            .push(chain: chain, config: imageConfig, to: group.refs, options: group.options)
                         metadata["containerimage.digest"] = desc.digest.description
                         metadata["containerimage.descriptor"] = ["mediaType": desc.mediaType, "digest": desc.digest.description, "size": desc.size]
+                        metadata["containerimage.config.digest"] = Digest.of(pushedConfig).description
                         metadata["image.name"] = names.joined(separator: ",")
                     }
                     let files = FileExporters(store: store, materializer: materializer)
@@ -221,6 +227,14 @@ struct Build: AsyncParsableCommand {
 }
 
 extension Build {
+    static func imageOptions(_ attributes: [String: String]) throws -> ImageOutputOptions {
+        do {
+            return try ImageOutputOptions(attributes: attributes)
+        } catch {
+            throw CLIError(description: error.description)
+        }
+    }
+
     /// `--secret` values as files: `src=` files are used in place; `env=` values are written to
     /// a private temporary file removed after the build.
     struct Secrets: Sendable {

@@ -151,4 +151,44 @@ import Testing
         let b = try await once(dir.file("state-b"), tag: "b")
         #expect(a != nil && a == b)
     }
+
+    @Test func imageOutputCompressionMediaTypesAndSourceDateEpoch() async throws {
+        let registry = try await TestRegistry()
+        let dir = try TemporaryDirectory()
+        let base = try await withClient { try await RunStepTests.pushBusybox($0, host: registry.host, dir: dir) }
+        try FileManager.default.createDirectory(atPath: dir.file("ctx"), withIntermediateDirectories: true)
+        try "epoch\n".write(toFile: dir.file("ctx/hello.txt"), atomically: true, encoding: .utf8)
+        var rc = RegistryConfiguration()
+        rc.certsDirectory = nil
+        try await RegistryClient.withClient(configuration: rc, credentials: AnonymousCredentials()) { client in
+            let store = try ContentStore(root: dir.file("state"))
+            let resolver = ImageResolver(client: client, store: store)
+            let plan = try await BuildPlanner(options: PlanOptions(buildArgs: ["BASE": base])).plan(try DockerfileParser().parse(Self.dockerfile)) { ref, p in
+                try await resolver.resolve(ref, platform: p).config
+            }
+            let epoch: Int64 = 1_600_000_000
+            let graph = try GraphBuilder(contextDirectory: dir.file("ctx"), sourceDateEpoch: epoch).build(plan, images: await resolver.resolved)
+            let materializer = Materializer(store: store, client: client)
+            let worker = Worker(store: store, materializer: materializer, contextDirectory: dir.file("ctx"), ignore: DockerIgnore(), sourceDateEpoch: epoch)
+            let chain = try await Solver(graph: graph, store: store, executor: worker, printer: QuietPrinter()).solve()
+            // Every file the build made has its mtime clamped.
+            for layer in chain.dropFirst() {
+                let reader = TarReader(source: try GunzipSource(source: FileSource(path: store.path(for: layer.digest))))
+                while let e = try reader.next() { #expect(e.mtime <= epoch, "\(e.path) mtime \(e.mtime)") }
+            }
+            var assembler = ImageAssembler(plan: plan, images: await resolver.resolved, sourceDateEpoch: epoch)
+            try assembler.learnChains(from: graph, store: store)
+            let config = try assembler.config(chain: chain, graph: graph)
+            let options = try ImageOutputOptions(attributes: ["compression": "zstd", "force-compression": "true", "oci-mediatypes": "false"])
+            let ref = try Reference(parsing: "\(registry.host)/out/zstd:1")
+            let (desc, _) = try await ImageExporter(client: client, store: store, materializer: materializer)
+                .push(chain: chain, config: config, to: [ref], options: options)
+            #expect(desc.mediaType == MediaType.dockerManifest)
+            guard case .manifest(let m) = try await client.manifest(ref).document() else { Issue.record("not a manifest"); return }
+            #expect(m.layers.count == chain.count)
+            #expect(m.layers.allSatisfy { $0.mediaType == MediaType.dockerLayerZstd })
+            #expect(m.config.mediaType == MediaType.dockerConfig)
+            #expect(throws: ExportError.self) { try ImageOutputOptions(attributes: ["compression": "lz4"]) }
+        }
+    }
 }
