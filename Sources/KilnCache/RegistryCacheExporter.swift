@@ -158,15 +158,7 @@ public struct RegistryCacheExporter: Sendable {
         // every blob is there too and nothing needs checking or pushing.
         if try await client.manifestDescriptor(ref)?.digest == p.descriptor.digest { return p.descriptor }
         // Blobs first (in parallel, bounded), then the config, then the manifest.
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            var running = 0
-            for l in p.layers {
-                if running >= 4 { try await group.next(); running -= 1 }
-                group.addTask { try await self.pushLayer(l, to: ref) }
-                running += 1
-            }
-            try await group.waitForAll()
-        }
+        try await LayerPusher(client: client, store: store, materializer: materializer).push(p.layers, to: ref)
         if try await client.blobSize(p.configDescriptor.digest, in: ref) == nil {
             try await client.pushBlob(p.config, mediaType: MediaType.buildkitCacheConfig, to: ref)
         }
@@ -208,17 +200,4 @@ public struct RegistryCacheExporter: Sendable {
             .encode(layer, compression: options.compression, force: options.forceCompression)
     }
 
-    private func pushLayer(_ layer: CachedLayer, to ref: Reference) async throws {
-        let desc = Descriptor(mediaType: layer.mediaType, digest: layer.digest, size: layer.size)
-        if try await client.blobSize(layer.digest, in: ref) != nil { return }
-        var candidates = try store.sources(layer.digest).compactMap { try? Reference(parsing: $0) }
-        if let s = layer.source, let r = try? Reference(parsing: s) { candidates.append(r) }
-        candidates = candidates.filter { $0.apiHost == ref.apiHost && $0.repository != ref.repository }
-        let (store, materializer) = (self.store, self.materializer)
-        try await client.pushBlob(desc, to: ref, mountCandidates: Array(candidates.prefix(3)), skipExistenceCheck: true) {
-            try await materializer.ensureBlob(layer)
-            return store.path(for: layer.digest)
-        }
-        try store.addSource(layer.digest, repository: ref.name)
-    }
 }

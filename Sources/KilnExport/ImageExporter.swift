@@ -54,34 +54,13 @@ public struct ImageExporter: Sendable {
         let (manifest, manifestData) = try Self.manifest(chain: chain, config: config, oci: oci)
         let mediaType = manifest.mediaType ?? MediaType.ociManifest
         for ref in refs {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                var running = 0
-                for layer in chain {
-                    if running >= 4 { try await group.next(); running -= 1 }
-                    group.addTask { try await self.pushLayer(layer, to: ref) }
-                    running += 1
-                }
-                try await group.waitForAll()
-            }
+            try await LayerPusher(client: client, store: store, materializer: materializer).push(chain, to: ref)
             try await client.pushBlob(config, mediaType: manifest.config.mediaType, to: ref)
             try await client.putManifest(manifestData, mediaType: mediaType, to: ref)
         }
         return Descriptor(mediaType: mediaType, digest: Digest.of(manifestData), size: Int64(manifestData.count))
     }
 
-    private func pushLayer(_ layer: CachedLayer, to ref: Reference) async throws {
-        let desc = Descriptor(mediaType: layer.mediaType, digest: layer.digest, size: layer.size)
-        if try await client.blobSize(layer.digest, in: ref) != nil { return }
-        var candidates = try store.sources(layer.digest).compactMap { try? Reference(parsing: $0) }
-        if let s = layer.source, let r = try? Reference(parsing: s) { candidates.append(r) }
-        candidates = candidates.filter { $0.apiHost == ref.apiHost && $0.repository != ref.repository }
-        let (store, materializer) = (self.store, self.materializer)
-        try await client.pushBlob(desc, to: ref, mountCandidates: Array(candidates.prefix(3)), skipExistenceCheck: true) {
-            try await materializer.ensureBlob(layer)
-            return store.path(for: layer.digest)
-        }
-        try store.addSource(layer.digest, repository: ref.name)
-    }
 }
 
 /// Options of an image output (`-o type=image,…` / `type=registry,…`).
