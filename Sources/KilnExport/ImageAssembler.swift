@@ -30,8 +30,8 @@ public struct ImageAssembler {
         return f.string(from: Date(timeIntervalSince1970: TimeInterval(t)))
     }
 
-    /// The config for the target stage whose final chain is `chain`; `stepLayers` says, per
-    /// vertex name, whether the step added a layer and when.
+    /// The config for the target stage whose final chain is `chain`. Which steps added layers
+    /// comes from ``chainLengths`` (see ``learnChains(from:store:)``).
     public func config(chain: [CachedLayer], graph: BuildGraph) throws -> ImageConfig {
         try config(for: plan.target, chain: chain, graph: graph)
     }
@@ -54,10 +54,9 @@ public struct ImageAssembler {
                 history = (0..<baseLayerCount).map { _ in HistoryEntry(created: img.config.created, createdBy: "base image \(ref)") }
             }
         case .stage(let i):
-            guard let parent = plan.stage(index: i), let parentVertex = graph.stageResults[i] else {
+            guard let parent = plan.stage(index: i), graph.stageResults[i] != nil else {
                 throw ExportError("stage \(i) has no result")
             }
-            _ = parentVertex
             let parentChainCount = chainLength(of: parent, graph: graph)
             config = try self.config(for: parent, chain: Array(chain.prefix(parentChainCount)), graph: graph)
             history = config.history
@@ -134,7 +133,7 @@ public struct ImageAssembler {
         layerCounts[stage.index] ?? 0
     }
 
-    /// Per stage, the number of layers in its final chain (filled by ``ExportPlan``).
+    /// Per stage, the number of layers in its final chain (filled by ``learnChains(from:store:)``).
     public var layerCounts: [Int: Int] = [:]
     /// Per vertex name, the chain length after the step.
     public var chainLengths: [String: Int] = [:]
