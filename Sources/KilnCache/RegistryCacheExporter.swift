@@ -14,12 +14,22 @@ public struct RegistryCacheExporter: Sendable {
     let client: RegistryClient
     let store: ContentStore
     let materializer: Materializer
+    let coordinator: BlobPushCoordinator
+    let warn: @Sendable (String) async -> Void
 
-    /// An exporter.
-    public init(client: RegistryClient, store: ContentStore, materializer: Materializer) {
+    /// BuildKit refuses to import a cache config larger than this.
+    public static let configLimit = 1 << 20
+
+    /// An exporter; exports running at the same time share `coordinator`; `warn` hears what
+    /// the user should know about (a cache shrunk to fit the import limit).
+    public init(client: RegistryClient, store: ContentStore, materializer: Materializer,
+                coordinator: BlobPushCoordinator = BlobPushCoordinator(),
+                warn: @escaping @Sendable (String) async -> Void = { _ in }) {
         self.client = client
         self.store = store
         self.materializer = materializer
+        self.coordinator = coordinator
+        self.warn = warn
     }
 
     static func rfc3339(_ t: Int64) -> String {
@@ -119,14 +129,30 @@ public struct RegistryCacheExporter: Sendable {
         public var descriptor: Descriptor
     }
 
-    /// Builds the cache documents for `graph` with `options`.
-    public func prepare(graph: BuildGraph, options: CacheExportOptions) async throws -> Prepared {
-        let (config, layers) = try await makeConfig(graph: graph, mode: options.mode) { layer in
-            try await self.encode(layer, options: options)
-        }
-        let configData = try CanonicalJSON.encode(config)
-        guard configData.count <= 1 << 20 else {
-            throw CacheImportError("cache config is \(configData.count) bytes, over BuildKit's 1 MiB import limit; use mode=min")
+    /// Builds the cache documents for `graph` with `options`. A config over `limit` (BuildKit's
+    /// import limit) first loses its key-only records no result needs; if that is not enough,
+    /// a `mode=max` export keeps only the final result's layers (as `mode=min`), with a warning;
+    /// a config still too large is an error.
+    public func prepare(graph: BuildGraph, options: CacheExportOptions, limit: Int = configLimit) async throws -> Prepared {
+        let encode = { (layer: CachedLayer) async throws -> CachedLayer in try await self.encode(layer, options: options) }
+        var (config, layers) = try await makeConfig(graph: graph, mode: options.mode, convert: encode)
+        var configData = try CanonicalJSON.encode(config)
+        if configData.count > limit {
+            let full = configData.count
+            let (pruned, dropped) = config.droppingRedundantKeys()
+            config = pruned
+            configData = try CanonicalJSON.encode(config)
+            if configData.count > limit, options.mode == .max {
+                (config, layers) = try await makeConfig(graph: graph, mode: .min, convert: encode)
+                config = config.droppingRedundantKeys().0
+                configData = try CanonicalJSON.encode(config)
+                if configData.count <= limit {
+                    await warn("cache config is \(full) bytes in mode=max, over BuildKit's \(limit)-byte import limit even without \(dropped) redundant key records; exporting the final result's layers only, as mode=min (\(configData.count) bytes)")
+                }
+            }
+            guard configData.count <= limit else {
+                throw CacheImportError("cache config is \(configData.count) bytes even after dropping \(dropped) redundant key records, over BuildKit's \(limit)-byte import limit")
+            }
         }
         let configDesc = Descriptor(mediaType: MediaType.buildkitCacheConfig, digest: Digest.of(configData), size: Int64(configData.count))
         let layerDescs = layers.map { l -> Descriptor in
@@ -158,7 +184,7 @@ public struct RegistryCacheExporter: Sendable {
         // every blob is there too and nothing needs checking or pushing.
         if try await client.manifestDescriptor(ref)?.digest == p.descriptor.digest { return p.descriptor }
         // Blobs first (in parallel, bounded), then the config, then the manifest.
-        try await LayerPusher(client: client, store: store, materializer: materializer).push(p.layers, to: ref)
+        try await LayerPusher(client: client, store: store, materializer: materializer, coordinator: coordinator).push(p.layers, to: ref)
         if try await client.blobSize(p.configDescriptor.digest, in: ref) == nil {
             try await client.pushBlob(p.config, mediaType: MediaType.buildkitCacheConfig, to: ref)
         }

@@ -143,9 +143,45 @@ public struct RegistryCacheImporter: Sendable {
     }
 
     /// Matches `cache` against `graph` and records every matching result in `store` (unless a
-    /// local or newer result is there). Returns the names of the steps that now hit.
+    /// local result is there). Returns the names of the steps that now hit.
     @discardableResult
     public static func seed(_ cache: ImportedCache, graph: BuildGraph, store: ContentStore) throws -> [String] {
+        try seed([cache], graph: graph, store: store)
+    }
+
+    /// Matches every cache against `graph`; for each step the newest matching result across
+    /// all of them is recorded in `store` (a result already there wins: it is local). Returns
+    /// the names of the steps that now hit.
+    @discardableResult
+    public static func seed(_ caches: [ImportedCache], graph: BuildGraph, store: ContentStore) throws -> [String] {
+        var best: [Int: Candidate] = [:]
+        for cache in caches {
+            for (index, candidate) in matches(cache, graph: graph) {
+                if let b = best[index], b.time >= candidate.time { continue }
+                best[index] = candidate
+            }
+        }
+        var seeded: [String] = []
+        for v in graph.vertices {
+            guard let b = best[v.index], try store.cachedResult(v.key.id) == nil else { continue }
+            if let name = b.source {
+                for l in b.chain { try store.addSource(l.digest, repository: name) }
+            }
+            try store.storeResult(key: v.key.id, recordDigest: v.key.recordDigest, description: v.name, layers: b.chain)
+            seeded.append(v.name)
+        }
+        return seeded
+    }
+
+    /// A result a cache offers for one step.
+    struct Candidate {
+        var chain: [CachedLayer]
+        var time: Int64
+        var source: String?
+    }
+
+    /// The newest result `cache` holds for each vertex of `graph` whose key it matches.
+    static func matches(_ cache: ImportedCache, graph: BuildGraph) -> [Int: Candidate] {
         let records = cache.config.records
         // Records by digest, for roots and for candidate children.
         var byDigest: [Digest: [Int]] = [:]
@@ -154,7 +190,7 @@ public struct RegistryCacheImporter: Sendable {
         for (id, root) in graph.contentRoots {
             matched[id] = Set((byDigest[root.recordDigest] ?? []).filter { (records[$0].inputs ?? []).isEmpty })
         }
-        var seeded: [String] = []
+        var out: [Int: Candidate] = [:]
         for v in graph.vertices {
             var keys = [v.key] + v.alternativeKeys
             if case .image = v.op {} else { keys = [v.key] }
@@ -176,8 +212,7 @@ public struct RegistryCacheImporter: Sendable {
             matched[v.key.id] = hits
             if case .image = v.op { continue }
             // The newest result among the matching records.
-            var best: (chain: [CachedLayer], time: Int64)?
-            for r in hits {
+            for r in hits.sorted() {
                 for res in records[r].layers ?? [] {
                     guard let idx = cache.config.chain(res.layer) else { continue }
                     var chain: [CachedLayer] = []
@@ -191,17 +226,11 @@ public struct RegistryCacheImporter: Sendable {
                     }
                     guard !chain.isEmpty else { continue }
                     let t = parseTime(res.createdAt)
-                    if let b = best, t <= b.time { continue }
-                    best = (chain, t)
+                    if let b = out[v.index], t <= b.time { continue }
+                    out[v.index] = Candidate(chain: chain, time: t, source: cache.reference?.name)
                 }
             }
-            guard let best, try store.cachedResult(v.key.id) == nil else { continue }
-            if let name = cache.reference?.name {
-                for l in best.chain { try store.addSource(l.digest, repository: name) }
-            }
-            try store.storeResult(key: v.key.id, recordDigest: v.key.recordDigest, description: v.name, layers: best.chain)
-            seeded.append(v.name)
         }
-        return seeded
+        return out
     }
 }

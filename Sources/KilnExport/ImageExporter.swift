@@ -12,12 +12,15 @@ public struct ImageExporter: Sendable {
     let client: RegistryClient
     let store: ContentStore
     let materializer: Materializer
+    let coordinator: BlobPushCoordinator
 
-    /// An exporter.
-    public init(client: RegistryClient, store: ContentStore, materializer: Materializer) {
+    /// An exporter; exports running at the same time share `coordinator`.
+    public init(client: RegistryClient, store: ContentStore, materializer: Materializer,
+                coordinator: BlobPushCoordinator = BlobPushCoordinator()) {
         self.client = client
         self.store = store
         self.materializer = materializer
+        self.coordinator = coordinator
     }
 
     /// The manifest for `chain` and `config`, with its bytes, in OCI or Docker media types.
@@ -54,7 +57,7 @@ public struct ImageExporter: Sendable {
         let (manifest, manifestData) = try Self.manifest(chain: chain, config: config, oci: oci)
         let mediaType = manifest.mediaType ?? MediaType.ociManifest
         for ref in refs {
-            try await LayerPusher(client: client, store: store, materializer: materializer).push(chain, to: ref)
+            try await LayerPusher(client: client, store: store, materializer: materializer, coordinator: coordinator).push(chain, to: ref)
             try await client.pushBlob(config, mediaType: manifest.config.mediaType, to: ref)
             try await client.putManifest(manifestData, mediaType: mediaType, to: ref)
         }

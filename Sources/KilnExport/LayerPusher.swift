@@ -1,5 +1,6 @@
 import Foundation
 import KilnOCI
+import Synchronization
 import KilnRegistry
 import KilnStore
 import KilnWorker
@@ -11,12 +12,15 @@ public struct LayerPusher: Sendable {
     let client: RegistryClient
     let store: ContentStore
     let materializer: Materializer
+    let coordinator: BlobPushCoordinator
 
-    /// A pusher.
-    public init(client: RegistryClient, store: ContentStore, materializer: Materializer) {
+    /// A pusher; exports running at the same time share `coordinator`.
+    public init(client: RegistryClient, store: ContentStore, materializer: Materializer,
+                coordinator: BlobPushCoordinator = BlobPushCoordinator()) {
         self.client = client
         self.store = store
         self.materializer = materializer
+        self.coordinator = coordinator
     }
 
     /// Pushes `layers` to `ref`, four at a time.
@@ -33,15 +37,34 @@ public struct LayerPusher: Sendable {
     }
 
     private func push(_ layer: CachedLayer, to ref: Reference) async throws {
+        try await coordinator.serialize(digest: layer.digest, registry: ref.apiHost) {
+            try await self.pushOne(layer, to: ref)
+        }
+    }
+
+    private func pushOne(_ layer: CachedLayer, to ref: Reference) async throws {
         let desc = Descriptor(mediaType: layer.mediaType, digest: layer.digest, size: layer.size)
         if try await client.blobSize(layer.digest, in: ref) != nil { return }
         var candidates = try store.sources(layer.digest).compactMap { try? Reference(parsing: $0) }
         if let s = layer.source, let r = try? Reference(parsing: s) { candidates.append(r) }
         candidates = candidates.filter { $0.apiHost == ref.apiHost && $0.repository != ref.repository }
         let (store, materializer) = (self.store, self.materializer)
-        try await client.pushBlob(desc, to: ref, mountCandidates: Array(candidates.prefix(3)), skipExistenceCheck: true) {
-            try await materializer.ensureBlob(layer)
-            return store.path(for: layer.digest)
+        // The registry client reports a failing file as its own error; keep an unfetchable
+        // blob recognisable so the build can run the step that made it instead.
+        let unavailable = Mutex<BlobUnavailable?>(nil)
+        do {
+            try await client.pushBlob(desc, to: ref, mountCandidates: Array(candidates.prefix(3)), skipExistenceCheck: true) {
+                do {
+                    try await materializer.ensureBlob(layer)
+                } catch let e as BlobUnavailable {
+                    unavailable.withLock { $0 = e }
+                    throw e
+                }
+                return store.path(for: layer.digest)
+            }
+        } catch {
+            if let e = unavailable.withLock({ $0 }) { throw e }
+            throw error
         }
         try store.addSource(layer.digest, repository: ref.name)
     }

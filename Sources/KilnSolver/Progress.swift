@@ -148,6 +148,10 @@ public actor PlainPrinter: ProgressPrinter {
         switch event {
         case .vertex(let v):
             let n = number(v.digest)
+            if v.completed == nil, finished.remove(v.digest) != nil {
+                // Restarted (a cached result whose layer could not be fetched runs again).
+                announced.remove(v.digest)
+            }
             if announced.insert(v.digest).inserted {
                 write("#\(n) \(v.name)")
                 starts[v.digest] = v.started ?? Date()

@@ -10,11 +10,13 @@ public protocol VertexExecutor: Sendable {
 }
 
 /// A step that failed, with its name.
-public struct SolveError: Error, Sendable, CustomStringConvertible {
+public struct SolveError: WrappingError, Sendable, CustomStringConvertible {
     /// The vertex name.
     public var step: String
-    /// The underlying failure.
+    /// The underlying failure, as a message.
     public var message: String
+    /// The underlying failure.
+    public var underlying: any Error
     /// `step: message`.
     public var description: String { "\(step): \(message)" }
 }
@@ -22,6 +24,10 @@ public struct SolveError: Error, Sendable, CustomStringConvertible {
 /// Evaluates a ``BuildGraph`` from the target backwards: a vertex whose key is in the local
 /// cache is a hit and nothing upstream of it runs; otherwise its inputs are solved (in
 /// parallel, bounded) and it is executed, and its result stored under its key.
+///
+/// Hits are lazy: their layers may live only in a registry. When such a layer cannot be
+/// fetched (``BlobUnavailable``), every result holding it is forgotten and the steps that
+/// made it run again, once per blob; only a base image's own layers are beyond recovery.
 public actor Solver {
     private let graph: BuildGraph
     private let store: ContentStore
@@ -30,6 +36,10 @@ public actor Solver {
     private let noCache: Bool
     private var tasks: [Int: Task<[CachedLayer], any Error>] = [:]
     private var reported: Set<Int> = []
+    /// Chains of finished vertices, to know which hold a blob that turned out unfetchable.
+    private var chains: [Int: [CachedLayer]] = [:]
+    /// Unfetchable blobs already recovered from once.
+    private var recovered: Set<Digest> = []
     private let limiter: Limiter
 
     /// What happened to each vertex.
@@ -81,10 +91,39 @@ public actor Solver {
         }
         if !noCache, let hit = try store.cachedResult(v.key.id) {
             await reportCached(index)
+            chains[index] = hit
             return hit
         }
-        // Inputs in parallel.
-        let inputs: [[CachedLayer]] = try await withThrowingTaskGroup(of: (Int, [CachedLayer]).self) { group in
+        while true {
+            let inputs = try await solveInputs(v)
+            let started = Date()
+            await report(.vertex(VertexStatus(digest: v.key.id, name: v.name, started: started)))
+            let layer: CachedLayer?
+            do {
+                layer = try await limiter.run { [graph, executor, printer] in
+                    try await executor.execute(v, in: graph, inputs: inputs) { e in await printer.handle(e) }
+                }
+            } catch {
+                if let missing = BlobUnavailable.find(in: error), try await forget(missing, step: v.name) {
+                    continue
+                }
+                let message = "\(error)"
+                await report(.vertex(VertexStatus(digest: v.key.id, name: v.name, started: started, completed: Date(), error: message)))
+                throw SolveError(step: v.name, message: message, underlying: error)
+            }
+            var chain = v.inputs.isEmpty ? [] : inputs[0]
+            if let layer { chain.append(layer) }
+            try store.storeResult(key: v.key.id, recordDigest: v.key.recordDigest, description: v.name, layers: chain)
+            outcomes[v.name] = .executed
+            await report(.vertex(VertexStatus(digest: v.key.id, name: v.name, started: started, completed: Date())))
+            chains[index] = chain
+            return chain
+        }
+    }
+
+    /// The chains of `v`'s inputs, solved in parallel.
+    private func solveInputs(_ v: Vertex) async throws -> [[CachedLayer]] {
+        try await withThrowingTaskGroup(of: (Int, [CachedLayer]).self) { group in
             for (i, input) in v.inputs.enumerated() {
                 group.addTask { (i, try await self.result(input)) }
             }
@@ -92,24 +131,33 @@ public actor Solver {
             for try await (i, chain) in group { out[i] = chain }
             return out
         }
-        let started = Date()
-        await report(.vertex(VertexStatus(digest: v.key.id, name: v.name, started: started)))
-        let layer: CachedLayer?
-        do {
-            layer = try await limiter.run { [graph, executor, printer] in
-                try await executor.execute(v, in: graph, inputs: inputs) { e in await printer.handle(e) }
-            }
-        } catch {
-            let message = "\(error)"
-            await report(.vertex(VertexStatus(digest: v.key.id, name: v.name, started: started, completed: Date(), error: message)))
-            throw SolveError(step: v.name, message: message)
+    }
+
+    /// After `missing` could not be fetched: forgets every result holding it (in the store and
+    /// in this solve) so the steps that made it run again. False when that cannot help: the
+    /// blob is a base image's own layer, or it was already recovered from once.
+    private func forget(_ missing: BlobUnavailable, step: String) async throws -> Bool {
+        let d = missing.digest
+        for v in graph.vertices {
+            if case .image(let img) = v.op, img.layers.contains(where: { $0.digest == d }) { return false }
         }
-        var chain = v.inputs.isEmpty ? [] : inputs[0]
-        if let layer { chain.append(layer) }
-        try store.storeResult(key: v.key.id, recordDigest: v.key.recordDigest, description: v.name, layers: chain)
-        outcomes[v.name] = .executed
-        await report(.vertex(VertexStatus(digest: v.key.id, name: v.name, started: started, completed: Date())))
-        return chain
+        guard recovered.insert(d).inserted else { return false }
+        try store.removeResults(needing: d)
+        for (i, chain) in chains where chain.contains(where: { $0.digest == d }) {
+            chains[i] = nil
+            tasks[i] = nil
+            if outcomes[graph.vertices[i].name] == .cached { outcomes[graph.vertices[i].name] = nil }
+        }
+        await report(.warning(vertex: nil, short: "\(missing); running the steps that made it again (\(step) needs it)", detail: []))
+        return true
+    }
+
+    /// Called when using the solved target failed because `error` names a blob that cannot be
+    /// fetched (an export): forgets the results holding it and solves the target again.
+    /// Rethrows `error` when that cannot help.
+    public func recover(from error: any Error) async throws -> [CachedLayer] {
+        guard let missing = BlobUnavailable.find(in: error), try await forget(missing, step: "the export") else { throw error }
+        return try await solve()
     }
 
     /// Reports a hit and, as BuildKit does, every step upstream of it as cached too: their
@@ -122,7 +170,7 @@ public actor Solver {
         if case .image = v.op {
             await report(.vertex(VertexStatus(digest: v.key.id, name: v.name, started: now, completed: now)))
         } else {
-            outcomes[v.name] = .cached
+            if outcomes[v.name] == nil { outcomes[v.name] = .cached }
             await report(.vertex(VertexStatus(digest: v.key.id, name: v.name, started: now, completed: now, cached: true)))
         }
     }

@@ -127,6 +127,16 @@ extension ContentStore {
         }
     }
 
+    /// Forgets every cached result whose chain needs `digest` while the blob is not stored
+    /// here (a lazy reference that can no longer be fetched); returns their keys.
+    @discardableResult
+    public func removeResults(needing digest: Digest) throws(StoreError) -> [Digest] {
+        guard !contains(digest) else { return [] }
+        let stale = try cacheEntries().filter { $0.layers.contains { $0.digest == digest } }.map(\.key)
+        try removeResults(stale)
+        return stale
+    }
+
     /// Blobs referenced by cached results (what garbage collection must keep).
     public func referencedBlobs() throws(StoreError) -> Set<Digest> {
         Set(try cacheEntries().flatMap { $0.layers.map(\.digest) })

@@ -11,6 +11,7 @@ public actor Materializer {
     private let store: ContentStore
     private let client: RegistryClient
     private var inflight: [Digest: Task<String, any Error>] = [:]
+    private var fetching: [Digest: Task<Void, any Error>] = [:]
 
     /// A materializer over `store`, fetching with `client`.
     public init(store: ContentStore, client: RegistryClient) {
@@ -28,15 +29,38 @@ public actor Materializer {
     /// Reports byte transfers (layer pulls) of a vertex.
     public typealias Reporter = @Sendable (_ id: String, _ name: String, _ current: Int64, _ total: Int64) async -> Void
 
-    /// Ensures the blob of `layer` is in the store.
+    /// Ensures the blob of `layer` is in the store, fetching it (verified) from the first of
+    /// its known source repositories that serves it. Throws ``BlobUnavailable`` when none does,
+    /// so the solver can run the steps that made it instead.
     public func ensureBlob(_ layer: CachedLayer, report: Reporter? = nil) async throws {
         if store.contains(layer.digest) { return }
-        guard let source = layer.source else { throw StoreError.notFound(layer.digest) }
-        let repo = try Reference(parsing: source)
-        let tmp = store.newIngestPath()
-        try await client.fetchBlob(Descriptor(mediaType: layer.mediaType, digest: layer.digest, size: layer.size), from: repo, to: tmp)
-        try store.commit(ingestPath: tmp, digest: layer.digest, mediaType: layer.mediaType, diffID: layer.diffID)
-        await report?(layer.digest.description, "pulled \(layer.digest.encoded.prefix(12)) from \(source)", layer.size, layer.size)
+        if let t = fetching[layer.digest] { return try await t.value }
+        let task = Task { try await self.fetch(layer, report: report) }
+        fetching[layer.digest] = task
+        defer { fetching[layer.digest] = nil }
+        try await task.value
+    }
+
+    private func fetch(_ layer: CachedLayer, report: Reporter?) async throws {
+        var sources: [String] = []
+        if let s = layer.source { sources.append(s) }
+        for s in (try? store.sources(layer.digest)) ?? [] where !sources.contains(s) { sources.append(s) }
+        var reason = "no repository is known to hold it"
+        for source in sources {
+            let tmp = store.newIngestPath()
+            do {
+                let repo = try Reference(parsing: source)
+                try await client.fetchBlob(Descriptor(mediaType: layer.mediaType, digest: layer.digest, size: layer.size), from: repo, to: tmp)
+                try store.commit(ingestPath: tmp, digest: layer.digest, mediaType: layer.mediaType, diffID: layer.diffID)
+                await report?(layer.digest.description, "pulled \(layer.digest.encoded.prefix(12)) from \(source)", layer.size, layer.size)
+                return
+            } catch {
+                unlink(tmp)
+                if Task.isCancelled { throw CancellationError() }
+                reason = "\(error)"
+            }
+        }
+        throw BlobUnavailable(digest: layer.digest, sources: sources, reason: reason)
     }
 
     /// The directory holding the filesystem of `chain` (read it, do not change it).
@@ -45,7 +69,13 @@ public actor Materializer {
         if let t = inflight[id] { return try await t.value }
         let task = Task { try await self.build(chain, id: id, report: report) }
         inflight[id] = task
-        return try await task.value
+        do {
+            return try await task.value
+        } catch {
+            // A failed snapshot may succeed later (after its missing blob is rebuilt).
+            inflight[id] = nil
+            throw error
+        }
     }
 
     private func build(_ chain: [CachedLayer], id: Digest, report: Reporter?) async throws -> String {

@@ -92,7 +92,7 @@ struct Build: AsyncParsableCommand {
             do { return try OutputSpec(parsing: spec) } catch let e as ExportError { throw CLIError(description: e.description) }
         }
         var pushRefs = push ? tags : []
-        var pushGroups: [(refs: [Reference], options: ImageOutputOptions)] = push ? [(tags, ImageOutputOptions())] : []
+        var pushGroups: [PushGroup] = push ? [PushGroup(refs: tags, options: ImageOutputOptions())] : []
         for o in outputs where o.type == "image" || o.type == "registry" {
             let names = (o.attributes["name"] ?? "").split(separator: ",").map(String.init).filter { !$0.isEmpty }
             let refs = try (names.isEmpty ? tags : names.map { try Reference(parsing: $0) })
@@ -100,7 +100,7 @@ struct Build: AsyncParsableCommand {
             let options = try Self.imageOptions(o.attributes)
             if o.type == "registry" || o.attributes["push"] == "true" {
                 pushRefs += refs
-                pushGroups.append((refs, options))
+                pushGroups.append(PushGroup(refs: refs, options: options))
             }
         }
         if push && tags.isEmpty { throw CLIError(description: "--push needs at least one -t REF") }
@@ -109,7 +109,6 @@ struct Build: AsyncParsableCommand {
         let cacheExports = try cacheTo.map { spec throws -> CacheExportTarget in
             do { return try CacheSpec.export(spec) } catch let e as CacheSpecError { throw CLIError(description: e.description) }
         }
-        let inlineCache = cacheExports.contains(.inline)
         let cacheImports = try cacheFrom.map { spec throws -> CacheImportSource in
             do { return try CacheSpec.import(spec) } catch let e as CacheSpecError { throw CLIError(description: e.description) }
         }
@@ -136,85 +135,31 @@ struct Build: AsyncParsableCommand {
             let worker = Worker(store: store, materializer: materializer,
                                 contextDirectory: contextDir, ignore: ignore, secrets: secrets.files, sourceDateEpoch: epoch)
             defer { secrets.cleanup() }
-            if !noCache {
-                for source in cacheImports {
-                    switch source {
-                    case .registry(let ref):
-                        do {
-                            let cache = try await RegistryCacheImporter(client: client).load(ref)
-                            try RegistryCacheImporter.seed(cache, graph: graph, store: store)
-                        } catch {
-                            await printer.handle(.warning(vertex: nil, short: "cannot import cache from \(ref): \(error)", detail: []))
-                        }
-                    case .local(let src, let tag):
-                        do {
-                            let cache = try RegistryCacheImporter.loadLocal(src, tag: tag, store: store)
-                            try RegistryCacheImporter.seed(cache, graph: graph, store: store)
-                        } catch {
-                            await printer.handle(.warning(vertex: nil, short: "cannot import cache from \(src): \(error)", detail: []))
-                        }
-                    }
-                }
+            if !noCache, !cacheImports.isEmpty {
+                let caches = await Self.loadCaches(cacheImports, client: client, store: store, printer: printer)
+                try RegistryCacheImporter.seed(caches, graph: graph, store: store)
             }
             let solver = Solver(graph: graph, store: store, executor: worker, printer: printer, noCache: noCache)
             do {
-                let chain = try await solver.solve()
-                var metadata: [String: Any] = [:]
-                let cacheExporter = RegistryCacheExporter(client: client, store: store, materializer: materializer)
-                if !pushRefs.isEmpty || !outputs.isEmpty || metadataPath != nil {
-                    var assembler = ImageAssembler(plan: plan, images: await resolver.resolved, sourceDateEpoch: epoch)
-                    try assembler.learnChains(from: graph, store: store)
-                    var imageConfig = try assembler.config(chain: chain, graph: graph)
-                    if inlineCache {
-                        imageConfig.fields["moby.buildkit.cache.v0"] = .string(try await cacheExporter.inlineValue(graph: graph))
-                    }
-                    let config = try imageConfig.encoded()
-                    metadata["containerimage.config.digest"] = Digest.of(config).description
-                    let names = (tags.map(\.description) + pushRefs.map(\.description)).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
-                    for group in pushGroups {
-                        let (desc, pushedConfig) = try await ImageExporter(client: client, store: store, materializer: materializer)
-                            .push(chain: chain, config: imageConfig, to: group.refs, options: group.options)
-                        metadata["containerimage.digest"] = desc.digest.description
-                        metadata["containerimage.descriptor"] = ["mediaType": desc.mediaType, "digest": desc.digest.description, "size": desc.size]
-                        metadata["containerimage.config.digest"] = Digest.of(pushedConfig).description
-                        metadata["image.name"] = names.joined(separator: ",")
-                    }
-                    let files = FileExporters(store: store, materializer: materializer)
-                    for o in outputs {
-                        let dest = o.attributes["dest"] ?? ""
-                        switch o.type {
-                        case "local": try await files.local(chain: chain, dest: dest)
-                        case "tar": try await files.tar(chain: chain, dest: dest)
-                        case "oci": try await files.oci(chain: chain, config: config, names: names, dest: dest)
-                        case "docker": try await files.docker(chain: chain, config: config, names: names, dest: dest)
-                        default: break
-                        }
-                    }
-                }
-                for target in cacheExports {
-                    let (name, options): (String, CacheExportOptions)
-                    switch target {
-                    case .inline: continue
-                    case .registry(let ref, let o): (name, options) = (ref.description, o)
-                    case .local(let dest, let o): (name, options) = (dest, o)
-                    }
+                var chain = try await solver.solve()
+                let names = (tags.map(\.description) + pushRefs.map(\.description)).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+                let outputsRun = BuildOutputs(
+                    client: client, store: store, materializer: materializer, plan: plan, images: await resolver.resolved,
+                    graph: graph, sourceDateEpoch: epoch, pushGroups: pushGroups, outputs: outputs, names: names,
+                    cacheExports: cacheExports, assembleImage: !pushRefs.isEmpty || !outputs.isEmpty || metadataPath != nil,
+                    printer: printer)
+                var results: OutputResults
+                while true {
                     do {
-                        let desc: Descriptor
-                        if case .registry(let ref, _) = target {
-                            desc = try await cacheExporter.export(graph: graph, to: ref, options: options)
-                        } else {
-                            desc = try await cacheExporter.exportLocal(graph: graph, to: name, options: options)
-                        }
-                        let d = try JSONSerialization.data(withJSONObject: ["mediaType": desc.mediaType, "digest": desc.digest.description, "size": desc.size],
-                                                           options: [.sortedKeys])
-                        metadata["cache.manifest"] = String(decoding: d, as: UTF8.self)
+                        results = try await outputsRun.run(chain: chain)
+                        break
                     } catch {
-                        guard options.ignoreError else { throw CLIError(description: "exporting cache to \(name): \(error)") }
-                        await printer.handle(.warning(vertex: nil, short: "exporting cache to \(name) failed (ignored): \(error)", detail: []))
+                        // A lazily cached layer that cannot be fetched: run its step again.
+                        chain = try await solver.recover(from: error)
                     }
                 }
                 if let metadataPath {
-                    let data = try JSONSerialization.data(withJSONObject: metadata, options: [.sortedKeys, .withoutEscapingSlashes])
+                    let data = try JSONSerialization.data(withJSONObject: try results.metadata(), options: [.sortedKeys, .withoutEscapingSlashes])
                     try data.write(to: URL(fileURLWithPath: metadataPath))
                 }
             } catch {
@@ -227,6 +172,38 @@ struct Build: AsyncParsableCommand {
 }
 
 extension Build {
+    /// Reads every `--cache-from` source at the same time; one that is missing, unreachable or
+    /// malformed prints a warning naming it and is left out.
+    static func loadCaches(_ sources: [CacheImportSource], client: RegistryClient, store: ContentStore,
+                           printer: any ProgressPrinter) async -> [ImportedCache] {
+        await withTaskGroup(of: (Int, ImportedCache?).self) { group in
+            for (i, source) in sources.enumerated() {
+                group.addTask {
+                    do {
+                        switch source {
+                        case .registry(let ref):
+                            return (i, try await RegistryCacheImporter(client: client).load(ref))
+                        case .local(let src, let tag):
+                            return (i, try RegistryCacheImporter.loadLocal(src, tag: tag, store: store))
+                        }
+                    } catch {
+                        let name: String
+                        switch source {
+                        case .registry(let ref): name = ref.description
+                        case .local(let src, _): name = src
+                        }
+                        await printer.handle(.warning(vertex: nil, short: "cannot import cache from \(name): \(error)", detail: []))
+                        return (i, nil)
+                    }
+                }
+            }
+            var loaded = [ImportedCache?](repeating: nil, count: sources.count)
+            for await (i, cache) in group { loaded[i] = cache }
+            // In the order given: on equal times the first source wins.
+            return loaded.compactMap { $0 }
+        }
+    }
+
     static func imageOptions(_ attributes: [String: String]) throws -> ImageOutputOptions {
         do {
             return try ImageOutputOptions(attributes: attributes)

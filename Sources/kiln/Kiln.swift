@@ -40,6 +40,8 @@ struct Kiln: AsyncParsableCommand {
             fail(error.description)
         } catch let error as StoreError {
             fail(error.description)
+        } catch let error as BlobUnavailable {
+            fail(error.description)
         } catch let error as ExportError {
             fail(error.description)
         } catch let error as WorkerError {

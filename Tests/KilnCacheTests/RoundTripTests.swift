@@ -40,7 +40,8 @@ import Testing
         return ref.description
     }
 
-    static func graph(_ client: RegistryClient, store: ContentStore, base: String, context: String) async throws -> BuildGraph {
+    static func graph(_ client: RegistryClient, store: ContentStore, base: String, context: String,
+                      dockerfile: String = dockerfile) async throws -> BuildGraph {
         let resolver = ImageResolver(client: client, store: store)
         let plan = try await BuildPlanner(options: PlanOptions(buildArgs: ["BASE": base])).plan(try DockerfileParser().parse(dockerfile)) { ref, p in
             try await resolver.resolve(ref, platform: p).config

@@ -28,6 +28,16 @@ import Testing
         .warning(vertex: nil, short: "cache ref reg/x:y not found", detail: ["importing cache manifest"]),
     ]
 
+    @Test func aCachedStepThatRunsAgainIsAnnouncedAgain() async throws {
+        let name = "[stage-0 3/4] RUN make"
+        let out = try await Self.capture(.plain, [
+            .vertex(VertexStatus(digest: Self.d1, name: name, started: Self.t0, completed: Self.t0, cached: true)),
+            .vertex(VertexStatus(digest: Self.d1, name: name, started: Self.t0)),
+            .vertex(VertexStatus(digest: Self.d1, name: name, started: Self.t0, completed: Self.t0.addingTimeInterval(1))),
+        ])
+        #expect(out == "#1 \(name)\n#1 CACHED\n#1 \(name)\n#1 DONE 1.0s\n")
+    }
+
     @Test func rawJSONIsBuildKitSolveStatus() async throws {
         let out = try await Self.capture(.rawjson, Self.events)
         let lines = out.split(separator: "\n").map(String.init)

@@ -38,6 +38,11 @@ public final class FaultProxy: Sendable {
             self.fault = fault
             self.times = times
         }
+
+        /// A rule for requests with `method` whose URI contains `text` (no NIO types needed).
+        public static func requests(_ method: String, containing text: String, times: Int = 1, fault: Fault) -> Rule {
+            Rule(times: times, fault: fault) { $0.method.rawValue == method && $0.uri.contains(text) }
+        }
     }
 
     /// One request the proxy saw and what it did.

@@ -1,0 +1,44 @@
+import KilnOCI
+
+/// A blob a cached result refers to lazily (by digest and source repository) that could not be
+/// fetched: the source is gone, unreachable, or served other bytes. Builders treat it as a
+/// cache miss for every result holding the blob and run the steps that made it again.
+public struct BlobUnavailable: Error, Sendable, CustomStringConvertible {
+    /// The blob.
+    public var digest: Digest
+    /// The repositories tried, in order.
+    public var sources: [String]
+    /// Why the last attempt failed.
+    public var reason: String
+
+    /// An unavailable blob.
+    public init(digest: Digest, sources: [String], reason: String) {
+        self.digest = digest
+        self.sources = sources
+        self.reason = reason
+    }
+
+    /// `cache blob sha256:… cannot be fetched from REPO: reason`.
+    public var description: String {
+        let from = sources.isEmpty ? "(no known source)" : sources.joined(separator: ", ")
+        return "cache blob \(digest) cannot be fetched from \(from): \(reason)"
+    }
+
+    /// The unavailable blob behind `error`, looking through errors that wrap another.
+    public static func find(in error: any Error) -> BlobUnavailable? {
+        var current: (any Error)? = error
+        var depth = 0
+        while let e = current, depth < 8 {
+            if let found = e as? BlobUnavailable { return found }
+            current = (e as? any WrappingError)?.underlying
+            depth += 1
+        }
+        return nil
+    }
+}
+
+/// An error that carries the error that caused it.
+public protocol WrappingError: Error {
+    /// The cause.
+    var underlying: any Error { get }
+}
