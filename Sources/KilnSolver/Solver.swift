@@ -38,8 +38,10 @@ public actor Solver {
     private var reported: Set<Int> = []
     /// Chains of finished vertices, to know which hold a blob that turned out unfetchable.
     private var chains: [Int: [CachedLayer]] = [:]
-    /// Unfetchable blobs already recovered from once.
+    /// Unfetchable blobs whose results were forgotten.
     private var recovered: Set<Digest> = []
+    /// Unfetchable blobs outputs have recovered from.
+    private var exportRetries: Set<Digest> = []
     private let limiter: Limiter
 
     /// What happened to each vertex.
@@ -94,6 +96,7 @@ public actor Solver {
             chains[index] = hit
             return hit
         }
+        var retried = Set<Digest>()
         while true {
             let inputs = try await solveInputs(v)
             let started = Date()
@@ -104,7 +107,8 @@ public actor Solver {
                     try await executor.execute(v, in: graph, inputs: inputs) { e in await printer.handle(e) }
                 }
             } catch {
-                if let missing = BlobUnavailable.find(in: error), try await forget(missing, step: v.name) {
+                if let missing = BlobUnavailable.find(in: error), retried.insert(missing.digest).inserted,
+                   try await forget(missing, step: v.name) {
                     continue
                 }
                 let message = "\(error)"
@@ -134,14 +138,15 @@ public actor Solver {
     }
 
     /// After `missing` could not be fetched: forgets every result holding it (in the store and
-    /// in this solve) so the steps that made it run again. False when that cannot help: the
-    /// blob is a base image's own layer, or it was already recovered from once.
+    /// in this solve, the first time) so the steps that made it run again. False when that
+    /// cannot help: the blob is a base image's own layer. Callers retry once per blob, so
+    /// several steps that meet the same blob at once all recover.
     private func forget(_ missing: BlobUnavailable, step: String) async throws -> Bool {
         let d = missing.digest
         for v in graph.vertices {
             if case .image(let img) = v.op, img.layers.contains(where: { $0.digest == d }) { return false }
         }
-        guard recovered.insert(d).inserted else { return false }
+        guard recovered.insert(d).inserted else { return true }
         try store.removeResults(needing: d)
         for (i, chain) in chains where chain.contains(where: { $0.digest == d }) {
             chains[i] = nil
@@ -156,7 +161,9 @@ public actor Solver {
     /// fetched (an export): forgets the results holding it and solves the target again.
     /// Rethrows `error` when that cannot help.
     public func recover(from error: any Error) async throws -> [CachedLayer] {
-        guard let missing = BlobUnavailable.find(in: error), try await forget(missing, step: "the export") else { throw error }
+        guard let missing = BlobUnavailable.find(in: error), exportRetries.insert(missing.digest).inserted,
+              try await forget(missing, step: "the export")
+        else { throw error }
         return try await solve()
     }
 

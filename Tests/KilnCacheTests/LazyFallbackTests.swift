@@ -94,6 +94,40 @@ import Testing
         }
     }
 
+    @Test func twoStepsMeetingTheSameUnfetchableLayerBothRecover() async throws {
+        let twoStages = """
+        ARG BASE
+        FROM ${BASE} AS common
+        COPY a.txt /a.txt
+        RUN cat /a.txt > /b.txt
+        FROM common AS x
+        RUN cat /b.txt > /x.txt
+        FROM common AS y
+        RUN cat /b.txt > /y.txt
+        FROM ${BASE}
+        COPY --from=x /x.txt /x.txt
+        COPY --from=y /y.txt /y.txt
+        """
+        try await Self.withRig(dockerfile: twoStages) { rig, client in
+            let bLayer = try #require(try rig.coldStore.cachedResult(try Self.vertex(rig.cold, "cat /a.txt > /b.txt").key.id)?.last)
+            // Both stages change, and both need the common stage's cached chain at once.
+            let changed = twoStages.replacingOccurrences(of: "> /x.txt", with: "> /x.txt; echo 1 >> /x.txt")
+                .replacingOccurrences(of: "> /y.txt", with: "> /y.txt; echo 2 >> /y.txt")
+            let store = try ContentStore(root: rig.dir.file("warm"))
+            let g = try await RoundTripTests.graph(client, store: store, base: rig.base, context: rig.dir.file("ctx"), dockerfile: changed)
+            try RegistryCacheImporter.seed(try await RegistryCacheImporter(client: client).load(rig.cacheRef), graph: g, store: store)
+            rig.proxy.inject(.requests("GET", containing: bLayer.digest.encoded, times: 100, fault: .status(404)))
+            let warnings = Warnings()
+            let worker = Worker(store: store, materializer: Materializer(store: store, client: client),
+                                contextDirectory: rig.dir.file("ctx"), ignore: DockerIgnore())
+            let solver = Solver(graph: g, store: store, executor: worker, printer: warnings)
+            _ = try await solver.solve()
+            let outcomes = await solver.outcomes
+            #expect(outcomes[try Self.vertex(g, "cat /a.txt > /b.txt").name] == .executed)
+            #expect(warnings.list.withLock { $0 }.filter { $0.contains(bLayer.digest.description) }.count == 1)
+        }
+    }
+
     @Test func anExportThatCannotFetchALayerRebuildsItAndSucceeds() async throws {
         try await Self.withRig { rig, client in
             let store = try ContentStore(root: rig.dir.file("warm"))
