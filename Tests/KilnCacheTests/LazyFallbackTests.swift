@@ -70,19 +70,25 @@ import Testing
         try #require(g.vertices.first { $0.name.hasSuffix(suffix) })
     }
 
+    /// A solver on a fresh root that imported the rig's cache, whose registry now answers 404
+    /// for `failing`.
+    static func warmSolver(_ rig: Rig, _ client: RegistryClient, dockerfile: String, failing: Digest) async throws -> (Solver, BuildGraph, Warnings) {
+        let store = try ContentStore(root: rig.dir.file("warm-" + UUID().uuidString))
+        let g = try await RoundTripTests.graph(client, store: store, base: rig.base, context: rig.dir.file("ctx"), dockerfile: dockerfile)
+        try RegistryCacheImporter.seed(try await RegistryCacheImporter(client: client).load(rig.cacheRef), graph: g, store: store)
+        rig.proxy.inject(.requests("GET", containing: failing.encoded, times: 100, fault: .status(404)))
+        let warnings = Warnings()
+        let worker = Worker(store: store, materializer: Materializer(store: store, client: client),
+                            contextDirectory: rig.dir.file("ctx"), ignore: DockerIgnore())
+        return (Solver(graph: g, store: store, executor: worker, printer: warnings), g, warnings)
+    }
+
     @Test func anUnfetchableLayerRunsItsStepAgain() async throws {
         try await Self.withRig { rig, client in
             let bLayer = try #require(try rig.coldStore.cachedResult(try Self.vertex(rig.cold, "cat /a.txt > /b.txt").key.id)?.last)
             // A changed last step needs the cached chain of the step before it on disk.
             let changed = Self.dockerfile.replacingOccurrences(of: "/c.txt", with: "/d.txt")
-            let store = try ContentStore(root: rig.dir.file("warm"))
-            let g = try await RoundTripTests.graph(client, store: store, base: rig.base, context: rig.dir.file("ctx"), dockerfile: changed)
-            try RegistryCacheImporter.seed(try await RegistryCacheImporter(client: client).load(rig.cacheRef), graph: g, store: store)
-            rig.proxy.inject(.requests("GET", containing: bLayer.digest.encoded, times: 100, fault: .status(404)))
-            let warnings = Warnings()
-            let worker = Worker(store: store, materializer: Materializer(store: store, client: client),
-                                contextDirectory: rig.dir.file("ctx"), ignore: DockerIgnore())
-            let solver = Solver(graph: g, store: store, executor: worker, printer: warnings)
+            let (solver, g, warnings) = try await Self.warmSolver(rig, client, dockerfile: changed, failing: bLayer.digest)
             let chain = try await solver.solve()
             let outcomes = await solver.outcomes
             #expect(outcomes[try Self.vertex(g, "cat /a.txt > /b.txt").name] == .executed)
@@ -113,14 +119,7 @@ import Testing
             // Both stages change, and both need the common stage's cached chain at once.
             let changed = twoStages.replacingOccurrences(of: "> /x.txt", with: "> /x.txt; echo 1 >> /x.txt")
                 .replacingOccurrences(of: "> /y.txt", with: "> /y.txt; echo 2 >> /y.txt")
-            let store = try ContentStore(root: rig.dir.file("warm"))
-            let g = try await RoundTripTests.graph(client, store: store, base: rig.base, context: rig.dir.file("ctx"), dockerfile: changed)
-            try RegistryCacheImporter.seed(try await RegistryCacheImporter(client: client).load(rig.cacheRef), graph: g, store: store)
-            rig.proxy.inject(.requests("GET", containing: bLayer.digest.encoded, times: 100, fault: .status(404)))
-            let warnings = Warnings()
-            let worker = Worker(store: store, materializer: Materializer(store: store, client: client),
-                                contextDirectory: rig.dir.file("ctx"), ignore: DockerIgnore())
-            let solver = Solver(graph: g, store: store, executor: worker, printer: warnings)
+            let (solver, g, warnings) = try await Self.warmSolver(rig, client, dockerfile: changed, failing: bLayer.digest)
             _ = try await solver.solve()
             let outcomes = await solver.outcomes
             #expect(outcomes[try Self.vertex(g, "cat /a.txt > /b.txt").name] == .executed)
