@@ -49,7 +49,7 @@ public struct RegistryCacheExporter: Sendable {
             guard needed.insert(i).inserted else { continue }
             stack.append(contentsOf: graph.vertices[i].inputs)
         }
-        let targetChain = try store.cachedResult(target.key.id) ?? []
+        let targetChain = try await store.cachedResult(target.key.id) ?? []
         var records: [CacheConfig.Record] = []
         var recordOf: [Digest: [Int]] = [:]
         var layers: [CacheConfig.Layer] = []
@@ -101,7 +101,7 @@ public struct RegistryCacheExporter: Sendable {
                 var result: [CacheConfig.Result]?
                 // min mode carries the final chain; steps whose results are prefixes of it come
                 // along for free (same layers), so an importer knows every step of the image.
-                let chain = try store.cachedResult(v.key.id)
+                let chain = try await store.cachedResult(v.key.id)
                 let isPrefix = chain.map { !$0.isEmpty && $0.count <= targetChain.count && Array(targetChain.prefix($0.count)).map(\.digest) == $0.map(\.digest) } ?? false
                 let exportResult = mode == .max || v.index == target.index || isPrefix
                 if exportResult, let chain, !chain.isEmpty {

@@ -87,7 +87,7 @@ public struct RegistryCacheImporter: Sendable {
 
     /// Reads a cache exported to an OCI layout directory; its blobs are copied into `store`
     /// (verified) so hits need no registry.
-    public static func loadLocal(_ dir: String, tag: String?, store: ContentStore) throws -> ImportedCache {
+    public static func loadLocal(_ dir: String, tag: String?, store: ContentStore) async throws -> ImportedCache {
         func read(_ d: Digest) throws -> Data {
             let data = try Data(contentsOf: URL(fileURLWithPath: dir + "/blobs/\(d.algorithm.rawValue)/" + d.encoded))
             guard Digest.of(data, algorithm: d.algorithm) == d else { throw CacheImportError("\(dir): blob \(d) does not match its digest") }
@@ -121,12 +121,12 @@ public struct RegistryCacheImporter: Sendable {
             let path = dir + "/blobs/sha256/" + d.digest.encoded
             if !store.contains(d.digest), FileManager.default.fileExists(atPath: path) {
                 let source = path
-                _ = try store.ingest(expected: d.digest, mediaType: d.mediaType) { sink in
+                _ = try await store.ingest(expected: d.digest, mediaType: d.mediaType) { sink in
                     let src = try FileSource(path: source)
                     try src.copy(to: sink)
                 }
                 if let diff = d.annotations?["containerd.io/uncompressed"], let diffID = try? Digest(parsing: diff) {
-                    try store.commitMetadata(d.digest, diffID: diffID)
+                    try await store.commitMetadata(d.digest, diffID: diffID)
                 }
             }
         }
@@ -145,15 +145,15 @@ public struct RegistryCacheImporter: Sendable {
     /// Matches `cache` against `graph` and records every matching result in `store` (unless a
     /// local result is there). Returns the names of the steps that now hit.
     @discardableResult
-    public static func seed(_ cache: ImportedCache, graph: BuildGraph, store: ContentStore) throws -> [String] {
-        try seed([cache], graph: graph, store: store)
+    public static func seed(_ cache: ImportedCache, graph: BuildGraph, store: ContentStore) async throws -> [String] {
+        try await seed([cache], graph: graph, store: store)
     }
 
     /// Matches every cache against `graph`; for each step the newest matching result across
     /// all of them is recorded in `store` (a result already there wins: it is local). Returns
     /// the names of the steps that now hit.
     @discardableResult
-    public static func seed(_ caches: [ImportedCache], graph: BuildGraph, store: ContentStore) throws -> [String] {
+    public static func seed(_ caches: [ImportedCache], graph: BuildGraph, store: ContentStore) async throws -> [String] {
         var best: [Int: Candidate] = [:]
         for cache in caches {
             for (index, candidate) in matches(cache, graph: graph) {
@@ -163,11 +163,11 @@ public struct RegistryCacheImporter: Sendable {
         }
         var seeded: [String] = []
         for v in graph.vertices {
-            guard let b = best[v.index], try store.cachedResult(v.key.id) == nil else { continue }
+            guard let b = best[v.index], try await store.cachedResult(v.key.id) == nil else { continue }
             if let name = b.source {
-                for l in b.chain { try store.addSource(l.digest, repository: name) }
+                try await store.addSources(b.chain.map(\.digest), repository: name)
             }
-            try store.storeResult(key: v.key.id, recordDigest: v.key.recordDigest, description: v.name, layers: b.chain)
+            try await store.storeResult(key: v.key.id, recordDigest: v.key.recordDigest, description: v.name, layers: b.chain)
             seeded.append(v.name)
         }
         return seeded

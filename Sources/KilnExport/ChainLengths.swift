@@ -4,12 +4,12 @@ import KilnStore
 extension ImageAssembler {
     /// Fills ``chainLengths`` and ``layerCounts`` from the cache index: how many layers each
     /// step's result has (every executed or cached step's chain is recorded under its key).
-    public mutating func learnChains(from graph: BuildGraph, store: ContentStore) throws {
+    public mutating func learnChains(from graph: BuildGraph, store: ContentStore) async throws {
         for v in graph.vertices {
             switch v.op {
             case .image(let img): chainLengths[v.name] = img.layers.count
             default:
-                if let chain = try store.cachedResult(v.key.id) { chainLengths[v.name] = chain.count }
+                if let chain = try await store.cachedResult(v.key.id) { chainLengths[v.name] = chain.count }
             }
         }
         for (stage, vertex) in graph.stageResults {

@@ -33,7 +33,7 @@ public struct LayerEncoder: Sendable {
         let ingest = store.newIngestPath()
         let blob = try await BlockingIO.run { try LayerConverter.convert(source: source, to: ingest, compression: wanted) }
         let mt = MediaType.layer(blob.compression.layerCompression, oci: true)
-        try store.commit(ingestPath: ingest, digest: blob.digest, mediaType: mt, diffID: blob.diffID, uncompressedSize: blob.uncompressedSize)
+        try await store.commit(ingestPath: ingest, digest: blob.digest, mediaType: mt, diffID: blob.diffID, uncompressedSize: blob.uncompressedSize)
         var out = CachedLayer(digest: blob.digest, diffID: blob.diffID, mediaType: mt, size: blob.size, createdAt: layer.createdAt)
         out.tocDigest = blob.tocDigest
         out.uncompressedSize = blob.uncompressedSize

@@ -45,7 +45,7 @@ public struct LayerPusher: Sendable {
     private func pushOne(_ layer: CachedLayer, to ref: Reference) async throws {
         let desc = Descriptor(mediaType: layer.mediaType, digest: layer.digest, size: layer.size)
         if try await client.blobSize(layer.digest, in: ref) != nil { return }
-        var candidates = try store.sources(layer.digest).compactMap { try? Reference(parsing: $0) }
+        var candidates = try await store.sources(layer.digest).compactMap { try? Reference(parsing: $0) }
         if let s = layer.source, let r = try? Reference(parsing: s) { candidates.append(r) }
         candidates = candidates.filter { $0.apiHost == ref.apiHost && $0.repository != ref.repository }
         let (store, materializer) = (self.store, self.materializer)
@@ -66,6 +66,6 @@ public struct LayerPusher: Sendable {
             if let e = unavailable.withLock({ $0 }) { throw e }
             throw error
         }
-        try store.addSource(layer.digest, repository: ref.name)
+        try await store.addSource(layer.digest, repository: ref.name)
     }
 }

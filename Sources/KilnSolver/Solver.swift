@@ -38,8 +38,8 @@ public actor Solver {
     private var reported: Set<Int> = []
     /// Chains of finished vertices, to know which hold a blob that turned out unfetchable.
     private var chains: [Int: [CachedLayer]] = [:]
-    /// Unfetchable blobs whose results were forgotten.
-    private var recovered: Set<Digest> = []
+    /// Unfetchable blobs whose results are being or were forgotten in the store.
+    private var invalidations: [Digest: Task<Void, any Error>] = [:]
     /// Unfetchable blobs outputs have recovered from.
     private var exportRetries: Set<Digest> = []
     private let limiter: Limiter
@@ -91,12 +91,12 @@ public actor Solver {
             await report(.vertex(VertexStatus(digest: v.key.id, name: v.name, started: start, completed: Date())))
             return chain
         }
-        if !noCache, let hit = try store.cachedResult(v.key.id) {
+        if !noCache, let hit = try await store.cachedResult(v.key.id) {
             await reportCached(index)
             chains[index] = hit
             return hit
         }
-        var retried = Set<Digest>()
+        var retried: [Digest: Int] = [:]
         while true {
             let inputs = try await solveInputs(v)
             let started = Date()
@@ -107,8 +107,10 @@ public actor Solver {
                     try await executor.execute(v, in: graph, inputs: inputs) { e in await printer.handle(e) }
                 }
             } catch {
-                if let missing = BlobUnavailable.find(in: error), retried.insert(missing.digest).inserted,
+                // A few tries per blob: another step may have picked up a stale chain meanwhile.
+                if let missing = BlobUnavailable.find(in: error), retried[missing.digest, default: 0] < 3,
                    try await forget(missing, step: v.name) {
+                    retried[missing.digest, default: 0] += 1
                     continue
                 }
                 let message = "\(error)"
@@ -117,7 +119,7 @@ public actor Solver {
             }
             var chain = v.inputs.isEmpty ? [] : inputs[0]
             if let layer { chain.append(layer) }
-            try store.storeResult(key: v.key.id, recordDigest: v.key.recordDigest, description: v.name, layers: chain)
+            try await store.storeResult(key: v.key.id, recordDigest: v.key.recordDigest, description: v.name, layers: chain)
             outcomes[v.name] = .executed
             await report(.vertex(VertexStatus(digest: v.key.id, name: v.name, started: started, completed: Date())))
             chains[index] = chain
@@ -137,24 +139,35 @@ public actor Solver {
         }
     }
 
-    /// After `missing` could not be fetched: forgets every result holding it (in the store and
-    /// in this solve, the first time) so the steps that made it run again. False when that
-    /// cannot help: the blob is a base image's own layer. Callers retry once per blob, so
-    /// several steps that meet the same blob at once all recover.
+    /// After `missing` could not be fetched: forgets every result holding it, in the store
+    /// (once, however many steps meet the blob at the same time) and in this solve, so the steps
+    /// that made it run again. False when that cannot help: the blob is a base image's own layer.
     private func forget(_ missing: BlobUnavailable, step: String) async throws -> Bool {
         let d = missing.digest
         for v in graph.vertices {
             if case .image(let img) = v.op, img.layers.contains(where: { $0.digest == d }) { return false }
         }
-        guard recovered.insert(d).inserted else { return true }
-        try store.removeResults(needing: d)
-        for (i, chain) in chains where chain.contains(where: { $0.digest == d }) {
+        if let running = invalidations[d] {
+            try await running.value
+        } else {
+            let task = Task { [store] in try await store.removeResults(needing: d) }
+            invalidations[d] = Task { _ = try await task.value }
+            _ = try await task.value
+            await report(.warning(vertex: nil, short: "\(missing); running the steps that made it again (\(step) needs it)", detail: []))
+        }
+        // Every caller clears before it retries (the actor may have run others in between).
+        forgetChains(holding: d)
+        return true
+    }
+
+    /// Drops finished vertices whose chain holds `digest` while the blob is not stored here.
+    private func forgetChains(holding digest: Digest) {
+        guard !store.contains(digest) else { return }
+        for (i, chain) in chains where chain.contains(where: { $0.digest == digest }) {
             chains[i] = nil
             tasks[i] = nil
             if outcomes[graph.vertices[i].name] == .cached { outcomes[graph.vertices[i].name] = nil }
         }
-        await report(.warning(vertex: nil, short: "\(missing); running the steps that made it again (\(step) needs it)", detail: []))
-        return true
     }
 
     /// Called when using the solved target failed because `error` names a blob that cannot be

@@ -64,81 +64,65 @@ extension ContentStore {
 
     /// The cached layer chain for a key, marking it used; `nil` on a miss or when a blob the
     /// chain needs is neither stored nor fetchable from a known source.
-    public func cachedResult(_ key: Digest) throws(StoreError) -> [CachedLayer]? {
-        do {
-            let json = try db.read { db in
-                try String.fetchOne(db, sql: "SELECT layers FROM cache_result WHERE key_id = ?", arguments: [key.description])
-            }
-            guard let json, let layers = try? JSONDecoder().decode([CachedLayer].self, from: Data(json.utf8)) else { return nil }
-            // A result is usable when every blob is here or can be fetched again.
-            guard layers.allSatisfy({ contains($0.digest) || $0.source != nil }) else { return nil }
-            try db.write { db in
-                try db.execute(sql: "UPDATE cache_result SET last_used_at = ? WHERE key_id = ?", arguments: [Self.now(), key.description])
-            }
-            return layers
-        } catch let e as StoreError {
-            throw e
-        } catch {
-            throw StoreError.database("\(error)")
+    public func cachedResult(_ key: Digest) async throws(StoreError) -> [CachedLayer]? {
+        let json = try await reading { db in
+            try String.fetchOne(db, sql: "SELECT layers FROM cache_result WHERE key_id = ?", arguments: [key.description])
         }
+        guard let json, let layers = try? JSONDecoder().decode([CachedLayer].self, from: Data(json.utf8)) else { return nil }
+        // A result is usable when every blob is here or can be fetched again.
+        guard layers.allSatisfy({ contains($0.digest) || $0.source != nil }) else { return nil }
+        let now = Self.now()
+        try await writing { db in
+            try db.execute(sql: "UPDATE cache_result SET last_used_at = ? WHERE key_id = ?", arguments: [now, key.description])
+        }
+        return layers
     }
 
     /// Stores a step's result under its key.
-    public func storeResult(key: Digest, recordDigest: Digest, description: String, layers: [CachedLayer]) throws(StoreError) {
-        do {
-            let json = String(decoding: try JSONEncoder().encode(layers), as: UTF8.self)
-            let now = Self.now()
-            try db.write { db in
-                try db.execute(sql: """
-                    INSERT OR REPLACE INTO cache_result (key_id, record_digest, description, layers, created_at, last_used_at)
-                    VALUES (?, ?, ?, ?, ?, ?)
-                    """, arguments: [key.description, recordDigest.description, description, json, now, now])
-            }
-        } catch {
-            throw StoreError.database("\(error)")
+    public func storeResult(key: Digest, recordDigest: Digest, description: String, layers: [CachedLayer]) async throws(StoreError) {
+        let json: String
+        do { json = String(decoding: try JSONEncoder().encode(layers), as: UTF8.self) } catch { throw StoreError.database("\(error)") }
+        let now = Self.now()
+        try await writing { db in
+            try db.execute(sql: """
+                INSERT OR REPLACE INTO cache_result (key_id, record_digest, description, layers, created_at, last_used_at)
+                VALUES (?, ?, ?, ?, ?, ?)
+                """, arguments: [key.description, recordDigest.description, description, json, now, now])
         }
     }
 
     /// Every cached result, most recently used first.
-    public func cacheEntries() throws(StoreError) -> [CacheEntry] {
-        do {
-            return try db.read { db in
-                try Row.fetchAll(db, sql: "SELECT * FROM cache_result ORDER BY last_used_at DESC, key_id").compactMap { row in
-                    guard let key = try? Digest(parsing: row["key_id"]),
-                          let layers = try? JSONDecoder().decode([CachedLayer].self, from: Data((row["layers"] as String).utf8))
-                    else { return nil }
-                    return CacheEntry(key: key, description: row["description"], layers: layers,
-                                      createdAt: row["created_at"], lastUsedAt: row["last_used_at"])
-                }
+    public func cacheEntries() async throws(StoreError) -> [CacheEntry] {
+        try await reading { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM cache_result ORDER BY last_used_at DESC, key_id").compactMap { row in
+                guard let key = try? Digest(parsing: row["key_id"]),
+                      let layers = try? JSONDecoder().decode([CachedLayer].self, from: Data((row["layers"] as String).utf8))
+                else { return nil }
+                return CacheEntry(key: key, description: row["description"], layers: layers,
+                                  createdAt: row["created_at"], lastUsedAt: row["last_used_at"])
             }
-        } catch {
-            throw StoreError.database("\(error)")
         }
     }
 
     /// Forgets cached results.
-    public func removeResults(_ keys: [Digest]) throws(StoreError) {
-        do {
-            try db.write { db in
-                for k in keys { try db.execute(sql: "DELETE FROM cache_result WHERE key_id = ?", arguments: [k.description]) }
-            }
-        } catch {
-            throw StoreError.database("\(error)")
+    public func removeResults(_ keys: [Digest]) async throws(StoreError) {
+        try await writing { db in
+            for k in keys { try db.execute(sql: "DELETE FROM cache_result WHERE key_id = ?", arguments: [k.description]) }
         }
     }
 
     /// Forgets every cached result whose chain needs `digest` while the blob is not stored
     /// here (a lazy reference that can no longer be fetched); returns their keys.
     @discardableResult
-    public func removeResults(needing digest: Digest) throws(StoreError) -> [Digest] {
+    public func removeResults(needing digest: Digest) async throws(StoreError) -> [Digest] {
         guard !contains(digest) else { return [] }
-        let stale = try cacheEntries().filter { $0.layers.contains { $0.digest == digest } }.map(\.key)
-        try removeResults(stale)
+        let stale = try await cacheEntries().filter { $0.layers.contains { $0.digest == digest } }.map(\.key)
+        try await removeResults(stale)
         return stale
     }
 
     /// Blobs referenced by cached results (what garbage collection must keep).
-    public func referencedBlobs() throws(StoreError) -> Set<Digest> {
-        Set(try cacheEntries().flatMap { $0.layers.map(\.digest) })
+    public func referencedBlobs() async throws(StoreError) -> Set<Digest> {
+        Set(try await cacheEntries().flatMap { $0.layers.map(\.digest) })
     }
 }

@@ -87,65 +87,84 @@ public final class ContentStore: Sendable {
         FileManager.default.fileExists(atPath: path(for: digest))
     }
 
+    /// Runs a read on GRDB's own queue: a busy database (another process writing) makes the
+    /// caller wait suspended, never blocking a thread of the async pool.
+    func reading<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(StoreError) -> T {
+        do { return try await db.read(body) } catch let e as StoreError { throw e } catch { throw StoreError.database("\(error)") }
+    }
+
+    /// Runs a write transaction on GRDB's own queue (see ``reading(_:)``).
+    func writing<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(StoreError) -> T {
+        do { return try await db.write(body) } catch let e as StoreError { throw e } catch { throw StoreError.database("\(error)") }
+    }
+
+    /// Runs blocking file work (fsync, rename) off the async pool.
+    static func fileWork<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws(StoreError) -> T {
+        do { return try await BlockingIO.run(body) } catch let e as StoreError { throw e } catch {
+            throw StoreError.io(path: "", reason: "\(error)")
+        }
+    }
+
     // MARK: writing
 
-    /// Streams a blob in through `write`, hashing while writing; the blob is stored only if
-    /// its digest is `expected` (when given). Returns its info.
+    /// Streams a blob in through `write` (run off the async pool), hashing while writing; the
+    /// blob is stored only if its digest is `expected` (when given). Returns its info.
     @discardableResult
-    public func ingest(expected: Digest? = nil, mediaType: String? = nil, _ write: (any ByteSink) throws -> Void) throws -> BlobInfo {
+    public func ingest(expected: Digest? = nil, mediaType: String? = nil,
+                       _ write: @escaping @Sendable (any ByteSink) throws -> Void) async throws -> BlobInfo {
         let tmp = newIngestPath()
-        let digest: Digest
-        do {
-            let file = try FileSink(path: tmp)
-            let hasher = DigestingSink(file)
-            try write(hasher)
-            try hasher.finish()
-            digest = hasher.digest
-        } catch {
-            unlink(tmp)
-            throw error
+        let digest = try await BlockingIO.run {
+            do {
+                let file = try FileSink(path: tmp)
+                let hasher = DigestingSink(file)
+                try write(hasher)
+                try hasher.finish()
+                return hasher.digest
+            } catch {
+                unlink(tmp)
+                throw error
+            }
         }
         if let expected, expected != digest {
             unlink(tmp)
             throw StoreError.digestMismatch(expected: expected, actual: digest)
         }
-        return try commit(ingestPath: tmp, digest: digest, mediaType: mediaType)
+        return try await commit(ingestPath: tmp, digest: digest, mediaType: mediaType)
     }
 
     /// Moves a finished ingest file into place as blob `digest` and records its metadata. The
     /// caller vouches for the digest (it hashed the bytes while writing them).
     @discardableResult
     public func commit(ingestPath: String, digest: Digest, mediaType: String? = nil, diffID: Digest? = nil,
-                       uncompressedSize: Int64? = nil) throws(StoreError) -> BlobInfo {
+                       uncompressedSize: Int64? = nil) async throws(StoreError) -> BlobInfo {
         let final = path(for: digest)
-        var st = stat()
-        guard stat(ingestPath, &st) == 0 else { throw StoreError.io(path: ingestPath, reason: "ingest file missing") }
-        if FileManager.default.fileExists(atPath: final) {
-            unlink(ingestPath)  // another writer got there first; the bytes are the same
-        } else {
-            guard rename(ingestPath, final) == 0 else {
-                throw StoreError.io(path: final, reason: String(cString: strerror(errno)))
+        let size = try await Self.fileWork { () throws(StoreError) -> Int64 in
+            var st = stat()
+            guard stat(ingestPath, &st) == 0 else { throw StoreError.io(path: ingestPath, reason: "ingest file missing") }
+            if FileManager.default.fileExists(atPath: final) {
+                unlink(ingestPath)  // another writer got there first; the bytes are the same
+            } else {
+                guard rename(ingestPath, final) == 0 else {
+                    throw StoreError.io(path: final, reason: String(cString: strerror(errno)))
+                }
+                Self.syncDirectory((final as NSString).deletingLastPathComponent)
             }
-            Self.syncDirectory((final as NSString).deletingLastPathComponent)
+            return Int64(st.st_size)
         }
         let now = Self.now()
-        do {
-            try db.write { db in
-                try db.execute(sql: """
-                    INSERT INTO blob (digest, size, media_type, diff_id, uncompressed_size, created_at, last_used_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT(digest) DO UPDATE SET
-                        media_type = COALESCE(excluded.media_type, media_type),
-                        diff_id = COALESCE(excluded.diff_id, diff_id),
-                        uncompressed_size = COALESCE(excluded.uncompressed_size, uncompressed_size),
-                        last_used_at = excluded.last_used_at
-                    """, arguments: [digest.description, Int64(st.st_size), mediaType, diffID?.description, uncompressedSize, now, now])
-            }
-        } catch {
-            throw StoreError.database("\(error)")
+        try await writing { db in
+            try db.execute(sql: """
+                INSERT INTO blob (digest, size, media_type, diff_id, uncompressed_size, created_at, last_used_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT(digest) DO UPDATE SET
+                    media_type = COALESCE(excluded.media_type, media_type),
+                    diff_id = COALESCE(excluded.diff_id, diff_id),
+                    uncompressed_size = COALESCE(excluded.uncompressed_size, uncompressed_size),
+                    last_used_at = excluded.last_used_at
+                """, arguments: [digest.description, size, mediaType, diffID?.description, uncompressedSize, now, now])
         }
-        return try info(digest) ?? BlobInfo(digest: digest, size: Int64(st.st_size), mediaType: mediaType, diffID: diffID,
-                                            uncompressedSize: uncompressedSize, createdAt: now, lastUsedAt: now)
+        return try await info(digest) ?? BlobInfo(digest: digest, size: size, mediaType: mediaType, diffID: diffID,
+                                                  uncompressedSize: uncompressedSize, createdAt: now, lastUsedAt: now)
     }
 
     private static func syncDirectory(_ dir: String) {
@@ -159,114 +178,90 @@ public final class ContentStore: Sendable {
     // MARK: metadata
 
     /// The stored blob's metadata, or `nil` when its bytes are not stored.
-    public func info(_ digest: Digest) throws(StoreError) -> BlobInfo? {
+    public func info(_ digest: Digest) async throws(StoreError) -> BlobInfo? {
         var st = stat()
         guard stat(path(for: digest), &st) == 0 else { return nil }
-        let row: Row?
-        do {
-            row = try db.read { db in try Row.fetchOne(db, sql: "SELECT * FROM blob WHERE digest = ?", arguments: [digest.description]) }
-        } catch {
-            throw StoreError.database("\(error)")
+        let size = Int64(st.st_size), mtime = Int64(st.st_mtim.tv_sec)
+        return try await reading { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM blob WHERE digest = ?", arguments: [digest.description]) else {
+                return BlobInfo(digest: digest, size: size, createdAt: mtime, lastUsedAt: mtime)
+            }
+            return BlobInfo(
+                digest: digest, size: row["size"], mediaType: row["media_type"],
+                diffID: (row["diff_id"] as String?).flatMap { try? Digest(parsing: $0) },
+                uncompressedSize: row["uncompressed_size"], createdAt: row["created_at"], lastUsedAt: row["last_used_at"])
         }
-        guard let row else {
-            return BlobInfo(digest: digest, size: Int64(st.st_size), createdAt: Int64(st.st_mtim.tv_sec), lastUsedAt: Int64(st.st_mtim.tv_sec))
-        }
-        return BlobInfo(
-            digest: digest, size: row["size"], mediaType: row["media_type"],
-            diffID: (row["diff_id"] as String?).flatMap { try? Digest(parsing: $0) },
-            uncompressedSize: row["uncompressed_size"], createdAt: row["created_at"], lastUsedAt: row["last_used_at"])
     }
 
     /// The stored blobs whose uncompressed content is `diffID` (any compression).
-    public func blobs(withDiffID diffID: Digest) throws(StoreError) -> [BlobInfo] {
-        do {
-            let digests = try db.read { db in
-                try String.fetchAll(db, sql: "SELECT digest FROM blob WHERE diff_id = ? ORDER BY digest", arguments: [diffID.description])
-            }
-            return try digests.compactMap { s throws(StoreError) in
-                guard let d = try? Digest(parsing: s) else { return nil }
-                return try info(d)
-            }
-        } catch let e as StoreError {
-            throw e
-        } catch {
-            throw StoreError.database("\(error)")
+    public func blobs(withDiffID diffID: Digest) async throws(StoreError) -> [BlobInfo] {
+        let digests = try await reading { db in
+            try String.fetchAll(db, sql: "SELECT digest FROM blob WHERE diff_id = ? ORDER BY digest", arguments: [diffID.description])
         }
+        var out: [BlobInfo] = []
+        for s in digests {
+            guard let d = try? Digest(parsing: s), let info = try await info(d) else { continue }
+            out.append(info)
+        }
+        return out
     }
 
     /// Records a stored blob's diffID.
-    public func commitMetadata(_ digest: Digest, diffID: Digest) throws(StoreError) {
-        do {
-            try db.write { db in
-                try db.execute(sql: "UPDATE blob SET diff_id = ? WHERE digest = ?", arguments: [diffID.description, digest.description])
-            }
-        } catch {
-            throw StoreError.database("\(error)")
+    public func commitMetadata(_ digest: Digest, diffID: Digest) async throws(StoreError) {
+        try await writing { db in
+            try db.execute(sql: "UPDATE blob SET diff_id = ? WHERE digest = ?", arguments: [diffID.description, digest.description])
         }
     }
 
     /// Records that `repository` (`registry/path`) holds the blob, so a later push to the same
     /// registry can mount it instead of uploading.
-    public func addSource(_ digest: Digest, repository: String) throws(StoreError) {
-        do {
-            try db.write { db in
+    public func addSource(_ digest: Digest, repository: String) async throws(StoreError) {
+        try await addSources([digest], repository: repository)
+    }
+
+    /// Records that `repository` holds every one of `digests` (one transaction).
+    public func addSources(_ digests: [Digest], repository: String) async throws(StoreError) {
+        try await writing { db in
+            for d in digests {
                 try db.execute(sql: "INSERT OR IGNORE INTO blob_source (digest, repository) VALUES (?, ?)",
-                               arguments: [digest.description, repository])
+                               arguments: [d.description, repository])
             }
-        } catch {
-            throw StoreError.database("\(error)")
         }
     }
 
     /// Repositories known to hold the blob.
-    public func sources(_ digest: Digest) throws(StoreError) -> [String] {
-        do {
-            return try db.read { db in
-                try String.fetchAll(db, sql: "SELECT repository FROM blob_source WHERE digest = ? ORDER BY repository",
-                                    arguments: [digest.description])
-            }
-        } catch {
-            throw StoreError.database("\(error)")
+    public func sources(_ digest: Digest) async throws(StoreError) -> [String] {
+        try await reading { db in
+            try String.fetchAll(db, sql: "SELECT repository FROM blob_source WHERE digest = ? ORDER BY repository",
+                                arguments: [digest.description])
         }
     }
 
     /// Marks blobs as used now (pruning keeps recently used ones).
-    public func touch(_ digests: [Digest]) throws(StoreError) {
+    public func touch(_ digests: [Digest]) async throws(StoreError) {
         let now = Self.now()
-        do {
-            try db.write { db in
-                for d in digests {
-                    try db.execute(sql: "UPDATE blob SET last_used_at = ? WHERE digest = ?", arguments: [now, d.description])
-                }
+        try await writing { db in
+            for d in digests {
+                try db.execute(sql: "UPDATE blob SET last_used_at = ? WHERE digest = ?", arguments: [now, d.description])
             }
-        } catch {
-            throw StoreError.database("\(error)")
         }
     }
 
     // MARK: leases
 
     /// Protects `digests` from garbage collection until the lease is released or expires.
-    public func lease(_ id: String, digests: [Digest], for duration: TimeInterval = 3600) throws(StoreError) {
+    public func lease(_ id: String, digests: [Digest], for duration: TimeInterval = 3600) async throws(StoreError) {
         let expires = Self.now() + Int64(duration)
-        do {
-            try db.write { db in
-                for d in digests {
-                    try db.execute(sql: "INSERT OR REPLACE INTO lease (id, digest, expires_at) VALUES (?, ?, ?)",
-                                   arguments: [id, d.description, expires])
-                }
+        try await writing { db in
+            for d in digests {
+                try db.execute(sql: "INSERT OR REPLACE INTO lease (id, digest, expires_at) VALUES (?, ?, ?)",
+                               arguments: [id, d.description, expires])
             }
-        } catch {
-            throw StoreError.database("\(error)")
         }
     }
 
     /// Ends a lease.
-    public func releaseLease(_ id: String) throws(StoreError) {
-        do {
-            try db.write { db in try db.execute(sql: "DELETE FROM lease WHERE id = ?", arguments: [id]) }
-        } catch {
-            throw StoreError.database("\(error)")
-        }
+    public func releaseLease(_ id: String) async throws(StoreError) {
+        try await writing { db in try db.execute(sql: "DELETE FROM lease WHERE id = ?", arguments: [id]) }
     }
 }

@@ -21,45 +21,47 @@ extension ContentStore {
     /// Runs inside one immediate write transaction, so a concurrent process cannot take a
     /// lease on a blob between the check and the delete.
     @discardableResult
-    public func garbageCollect(keeping: Set<Digest>, ingestGrace: TimeInterval = 3600) throws(StoreError) -> CollectionReport {
-        var report = CollectionReport()
+    public func garbageCollect(keeping: Set<Digest>, ingestGrace: TimeInterval = 3600) async throws(StoreError) -> CollectionReport {
         let now = Self.now()
-        do {
-            try db.write { db in
-                try db.execute(sql: "DELETE FROM lease WHERE expires_at < ?", arguments: [now])
-                let leased = Set(try String.fetchAll(db, sql: "SELECT DISTINCT digest FROM lease"))
-                let keep = leased.union(keeping.map(\.description))
-                for algo in Digest.Algorithm.allCases {
-                    let dir = "\(root)/blobs/\(algo.rawValue)"
-                    for name in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] {
-                        let id = "\(algo.rawValue):\(name)"
-                        guard !keep.contains(id) else { continue }
-                        var st = stat()
-                        let path = dir + "/" + name
-                        if stat(path, &st) == 0, unlink(path) == 0 {
-                            report.blobsRemoved += 1
-                            report.bytesFreed += Int64(st.st_size)
-                        }
-                        try db.execute(sql: "DELETE FROM blob WHERE digest = ?", arguments: [id])
-                        try db.execute(sql: "DELETE FROM blob_source WHERE digest = ?", arguments: [id])
+        let root = self.root
+        var report = try await writing { db in
+            var report = CollectionReport()
+            try db.execute(sql: "DELETE FROM lease WHERE expires_at < ?", arguments: [now])
+            let leased = Set(try String.fetchAll(db, sql: "SELECT DISTINCT digest FROM lease"))
+            let keep = leased.union(keeping.map(\.description))
+            for algo in Digest.Algorithm.allCases {
+                let dir = "\(root)/blobs/\(algo.rawValue)"
+                for name in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] {
+                    let id = "\(algo.rawValue):\(name)"
+                    guard !keep.contains(id) else { continue }
+                    var st = stat()
+                    let path = dir + "/" + name
+                    if stat(path, &st) == 0, unlink(path) == 0 {
+                        report.blobsRemoved += 1
+                        report.bytesFreed += Int64(st.st_size)
                     }
-                }
-                for id in try String.fetchAll(db, sql: "SELECT digest FROM blob") {
-                    guard let d = try? Digest(parsing: id), !contains(d) else { continue }
                     try db.execute(sql: "DELETE FROM blob WHERE digest = ?", arguments: [id])
-                    report.staleRowsRemoved += 1
+                    try db.execute(sql: "DELETE FROM blob_source WHERE digest = ?", arguments: [id])
                 }
             }
-        } catch {
-            throw StoreError.database("\(error)")
+            for id in try String.fetchAll(db, sql: "SELECT digest FROM blob") {
+                guard let d = try? Digest(parsing: id), !self.contains(d) else { continue }
+                try db.execute(sql: "DELETE FROM blob WHERE digest = ?", arguments: [id])
+                report.staleRowsRemoved += 1
+            }
+            return report
         }
         let ingest = root + "/ingest"
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: ingest)) ?? [] {
-            var st = stat()
-            let path = ingest + "/" + name
-            if stat(path, &st) == 0, now - Int64(st.st_mtim.tv_sec) >= Int64(ingestGrace), unlink(path) == 0 {
-                report.ingestFilesRemoved += 1
+        report.ingestFilesRemoved = try await Self.fileWork {
+            var removed = 0
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: ingest)) ?? [] {
+                var st = stat()
+                let path = ingest + "/" + name
+                if stat(path, &st) == 0, now - Int64(st.st_mtim.tv_sec) >= Int64(ingestGrace), unlink(path) == 0 {
+                    removed += 1
+                }
             }
+            return removed
         }
         return report
     }

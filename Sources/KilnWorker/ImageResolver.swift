@@ -39,7 +39,7 @@ public actor ImageResolver {
         guard config.diffIDs.count == manifest.layers.count else {
             throw RegistryError.invalidResponse(url: ref.description, reason: "config lists \(config.diffIDs.count) diff_ids for \(manifest.layers.count) layers")
         }
-        for l in manifest.layers { try store.addSource(l.digest, repository: ref.name) }
+        try await store.addSources(manifest.layers.map(\.digest), repository: ref.name)
         let img = ResolvedImage(reference: reference, manifestDigest: top.digest, config: config, platform: platform,
                                 layers: manifest.layers, repository: ref.name)
         cache[reference] = img

@@ -44,14 +44,14 @@ public actor Materializer {
     private func fetch(_ layer: CachedLayer, report: Reporter?) async throws {
         var sources: [String] = []
         if let s = layer.source { sources.append(s) }
-        for s in (try? store.sources(layer.digest)) ?? [] where !sources.contains(s) { sources.append(s) }
+        for s in (try? await store.sources(layer.digest)) ?? [] where !sources.contains(s) { sources.append(s) }
         var reason = "no repository is known to hold it"
         for source in sources {
             let tmp = store.newIngestPath()
             do {
                 let repo = try Reference(parsing: source)
                 try await client.fetchBlob(Descriptor(mediaType: layer.mediaType, digest: layer.digest, size: layer.size), from: repo, to: tmp)
-                try store.commit(ingestPath: tmp, digest: layer.digest, mediaType: layer.mediaType, diffID: layer.diffID)
+                try await store.commit(ingestPath: tmp, digest: layer.digest, mediaType: layer.mediaType, diffID: layer.diffID)
                 await report?(layer.digest.description, "pulled \(layer.digest.encoded.prefix(12)) from \(source)", layer.size, layer.size)
                 return
             } catch {

@@ -76,7 +76,7 @@ public struct Worker: VertexExecutor {
                 unlink(ingest)
                 return nil
             }
-            try store.commit(ingestPath: ingest, digest: blob.digest, mediaType: MediaType.ociLayerGzip, diffID: blob.diffID,
+            try await store.commit(ingestPath: ingest, digest: blob.digest, mediaType: MediaType.ociLayerGzip, diffID: blob.diffID,
                              uncompressedSize: blob.uncompressedSize)
             return CachedLayer(digest: blob.digest, diffID: blob.diffID, mediaType: MediaType.ociLayerGzip, size: blob.size,
                                createdAt: Int64(Date().timeIntervalSince1970))
@@ -174,7 +174,7 @@ public struct Worker: VertexExecutor {
             return try writer.finish()
         }
         guard let blob else { return nil }
-        try store.commit(ingestPath: ingest, digest: blob.digest, mediaType: MediaType.ociLayerGzip, diffID: blob.diffID,
+        try await store.commit(ingestPath: ingest, digest: blob.digest, mediaType: MediaType.ociLayerGzip, diffID: blob.diffID,
                          uncompressedSize: blob.uncompressedSize)
         return CachedLayer(digest: blob.digest, diffID: blob.diffID, mediaType: MediaType.ociLayerGzip, size: blob.size,
                            createdAt: Int64(Date().timeIntervalSince1970))

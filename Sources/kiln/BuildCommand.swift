@@ -137,7 +137,7 @@ struct Build: AsyncParsableCommand {
             defer { secrets.cleanup() }
             if !noCache, !cacheImports.isEmpty {
                 let caches = await Self.loadCaches(cacheImports, client: client, store: store, printer: printer)
-                try RegistryCacheImporter.seed(caches, graph: graph, store: store)
+                try await RegistryCacheImporter.seed(caches, graph: graph, store: store)
             }
             let solver = Solver(graph: graph, store: store, executor: worker, printer: printer, noCache: noCache)
             do {
@@ -184,7 +184,7 @@ extension Build {
                         case .registry(let ref):
                             return (i, try await RegistryCacheImporter(client: client).load(ref))
                         case .local(let src, let tag):
-                            return (i, try RegistryCacheImporter.loadLocal(src, tag: tag, store: store))
+                            return (i, try await RegistryCacheImporter.loadLocal(src, tag: tag, store: store))
                         }
                     } catch {
                         let name: String

@@ -73,7 +73,7 @@ struct BuildOutputs: Sendable {
         var configData = Data()
         if assembleImage {
             var assembler = ImageAssembler(plan: plan, images: images, sourceDateEpoch: sourceDateEpoch)
-            try assembler.learnChains(from: graph, store: store)
+            try await assembler.learnChains(from: graph, store: store)
             var config = try assembler.config(chain: chain, graph: graph)
             if cacheExports.contains(.inline) {
                 config.fields["moby.buildkit.cache.v0"] = .string(try await cacheExporter.inlineValue(graph: graph))

@@ -15,7 +15,7 @@ struct DiskUsage: AsyncParsableCommand {
 
     func run() async throws {
         let store = try ContentStore(root: StateDirectory.resolve(root))
-        let entries = try store.cacheEntries()
+        let entries = try await store.cacheEntries()
         var sizes: [Digest: Int64] = [:]
         for e in entries { for l in e.layers where store.contains(l.digest) { sizes[l.digest] = l.size } }
         if verbose {
@@ -62,7 +62,7 @@ struct Prune: AsyncParsableCommand {
             guard let v = Self.size(s) else { throw CLIError(description: "invalid --keep-storage '\(s)' (e.g. 500MB, 10GB)") }
             return v
         }
-        let entries = try store.cacheEntries()  // most recently used first
+        let entries = try await store.cacheEntries()  // most recently used first
         let now = Int64(Date().timeIntervalSince1970)
         var remove: [Digest] = []
         var kept: Int64 = 0
@@ -76,8 +76,8 @@ struct Prune: AsyncParsableCommand {
             }
             if drop { remove.append(e.key) } else { e.layers.forEach { seen.insert($0.digest) } }
         }
-        try store.removeResults(remove)
-        let report = try store.garbageCollect(keeping: try store.referencedBlobs())
+        try await store.removeResults(remove)
+        let report = try await store.garbageCollect(keeping: try await store.referencedBlobs())
         try? FileManager.default.removeItem(atPath: store.root + "/snapshots")
         print("removed \(remove.count) cached step(s), \(report.blobsRemoved) blob(s); reclaimed \(ByteFormat.human(report.bytesFreed))")
     }

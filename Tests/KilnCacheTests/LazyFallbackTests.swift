@@ -75,7 +75,7 @@ import Testing
     static func warmSolver(_ rig: Rig, _ client: RegistryClient, dockerfile: String, failing: Digest) async throws -> (Solver, BuildGraph, Warnings) {
         let store = try ContentStore(root: rig.dir.file("warm-" + UUID().uuidString))
         let g = try await RoundTripTests.graph(client, store: store, base: rig.base, context: rig.dir.file("ctx"), dockerfile: dockerfile)
-        try RegistryCacheImporter.seed(try await RegistryCacheImporter(client: client).load(rig.cacheRef), graph: g, store: store)
+        try await RegistryCacheImporter.seed(try await RegistryCacheImporter(client: client).load(rig.cacheRef), graph: g, store: store)
         rig.proxy.inject(.requests("GET", containing: failing.encoded, times: 100, fault: .status(404)))
         let warnings = Warnings()
         let worker = Worker(store: store, materializer: Materializer(store: store, client: client),
@@ -85,7 +85,7 @@ import Testing
 
     @Test func anUnfetchableLayerRunsItsStepAgain() async throws {
         try await Self.withRig { rig, client in
-            let bLayer = try #require(try rig.coldStore.cachedResult(try Self.vertex(rig.cold, "cat /a.txt > /b.txt").key.id)?.last)
+            let bLayer = try #require(try await rig.coldStore.cachedResult(try Self.vertex(rig.cold, "cat /a.txt > /b.txt").key.id)?.last)
             // A changed last step needs the cached chain of the step before it on disk.
             let changed = Self.dockerfile.replacingOccurrences(of: "/c.txt", with: "/d.txt")
             let (solver, g, warnings) = try await Self.warmSolver(rig, client, dockerfile: changed, failing: bLayer.digest)
@@ -115,7 +115,7 @@ import Testing
         COPY --from=y /y.txt /y.txt
         """
         try await Self.withRig(dockerfile: twoStages) { rig, client in
-            let bLayer = try #require(try rig.coldStore.cachedResult(try Self.vertex(rig.cold, "cat /a.txt > /b.txt").key.id)?.last)
+            let bLayer = try #require(try await rig.coldStore.cachedResult(try Self.vertex(rig.cold, "cat /a.txt > /b.txt").key.id)?.last)
             // Both stages change, and both need the common stage's cached chain at once.
             let changed = twoStages.replacingOccurrences(of: "> /x.txt", with: "> /x.txt; echo 1 >> /x.txt")
                 .replacingOccurrences(of: "> /y.txt", with: "> /y.txt; echo 2 >> /y.txt")
@@ -131,7 +131,7 @@ import Testing
         try await Self.withRig { rig, client in
             let store = try ContentStore(root: rig.dir.file("warm"))
             let g = try await RoundTripTests.graph(client, store: store, base: rig.base, context: rig.dir.file("ctx"), dockerfile: Self.dockerfile)
-            try RegistryCacheImporter.seed(try await RegistryCacheImporter(client: client).load(rig.cacheRef), graph: g, store: store)
+            try await RegistryCacheImporter.seed(try await RegistryCacheImporter(client: client).load(rig.cacheRef), graph: g, store: store)
             let materializer = Materializer(store: store, client: client)
             let worker = Worker(store: store, materializer: materializer, contextDirectory: rig.dir.file("ctx"), ignore: DockerIgnore())
             let solver = Solver(graph: g, store: store, executor: worker, printer: QuietPrinter())
@@ -174,9 +174,9 @@ import Testing
             let target = try #require(rig.cold.target)
             for (order, expected) in [([older, newer], "newer"), ([newer, older], "newer"), ([older, try variant("tie", createdAt: "2020-01-01T00:00:00Z")], "older")] {
                 let store = try ContentStore(root: rig.dir.file("seed-" + UUID().uuidString))
-                let seeded = try RegistryCacheImporter.seed(order, graph: rig.cold, store: store)
+                let seeded = try await RegistryCacheImporter.seed(order, graph: rig.cold, store: store)
                 #expect(!seeded.isEmpty)
-                let chain = try #require(try store.cachedResult(target.key.id))
+                let chain = try #require(try await store.cachedResult(target.key.id))
                 #expect(chain.last?.source?.hasSuffix("cache/\(expected)") == true, "\(order.map { $0.reference?.name ?? "" })")
             }
         }
@@ -187,7 +187,7 @@ import Testing
             // A layer made here, not yet in the registry under either name.
             let store = rig.coldStore
             let target = try #require(rig.cold.target)
-            let chain = try #require(try store.cachedResult(target.key.id))
+            let chain = try #require(try await store.cachedResult(target.key.id))
             let layer = try #require(chain.last)
             let materializer = Materializer(store: store, client: client)
             let coordinator = BlobPushCoordinator()

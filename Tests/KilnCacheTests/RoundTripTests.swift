@@ -77,7 +77,7 @@ import Testing
             let fresh = try ContentStore(root: dir.file("two"))
             let g2 = try await Self.graph(client, store: fresh, base: base, context: dir.file("ctx"))
             let cache = try await RegistryCacheImporter(client: client).load(cacheRef)
-            let seeded = try RegistryCacheImporter.seed(cache, graph: g2, store: fresh)
+            let seeded = try await RegistryCacheImporter.seed(cache, graph: g2, store: fresh)
             let downloadedBefore = client.counters.downloadedBytes
             let solver = Solver(graph: g2, store: fresh, executor: Worker(store: fresh, materializer: Materializer(store: fresh, client: client),
                                                                            contextDirectory: dir.file("ctx"), ignore: DockerIgnore()),

@@ -45,7 +45,7 @@ import Testing
             let worker = Worker(store: store, materializer: materializer, contextDirectory: context, ignore: DockerIgnore())
             let chain = try await Solver(graph: graph, store: store, executor: worker, printer: QuietPrinter()).solve()
             var assembler = ImageAssembler(plan: plan, images: await resolver.resolved)
-            try assembler.learnChains(from: graph, store: store)
+            try await assembler.learnChains(from: graph, store: store)
             let config = try assembler.config(chain: chain, graph: graph).encoded()
             var pushed: Descriptor?
             if !push.isEmpty {
@@ -141,7 +141,7 @@ import Testing
                 let worker = Worker(store: store, materializer: materializer, contextDirectory: dir.file("ctx"), ignore: DockerIgnore())
                 let chain = try await Solver(graph: graph, store: store, executor: worker, printer: QuietPrinter()).solve()
                 var assembler = ImageAssembler(plan: plan, images: await resolver.resolved, sourceDateEpoch: 1_700_000_000)
-                try assembler.learnChains(from: graph, store: store)
+                try await assembler.learnChains(from: graph, store: store)
                 let config = try assembler.config(chain: chain, graph: graph).encoded()
                 return try await ImageExporter(client: client, store: store, materializer: materializer)
                     .push(chain: chain, config: config, to: [try Reference(parsing: "\(registry.host)/det/app:\(tag)")])
@@ -177,7 +177,7 @@ import Testing
                 while let e = try reader.next() { #expect(e.mtime <= epoch, "\(e.path) mtime \(e.mtime)") }
             }
             var assembler = ImageAssembler(plan: plan, images: await resolver.resolved, sourceDateEpoch: epoch)
-            try assembler.learnChains(from: graph, store: store)
+            try await assembler.learnChains(from: graph, store: store)
             let config = try assembler.config(chain: chain, graph: graph)
             let options = try ImageOutputOptions(attributes: ["compression": "zstd", "force-compression": "true", "oci-mediatypes": "false"])
             let ref = try Reference(parsing: "\(registry.host)/out/zstd:1")

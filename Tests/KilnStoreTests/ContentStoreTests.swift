@@ -6,11 +6,11 @@ import KilnTestSupport
 import Testing
 
 @Suite struct ContentStoreTests {
-    @Test func ingestVerifiesAndStoresByDigest() throws {
+    @Test func ingestVerifiesAndStoresByDigest() async throws {
         let dir = try TemporaryDirectory()
         let store = try ContentStore(root: dir.path)
         let bytes = Array("hello layer".utf8)
-        let info = try store.ingest(expected: Digest.of(bytes), mediaType: "text/plain") { try $0.write(bytes) }
+        let info = try await store.ingest(expected: Digest.of(bytes), mediaType: "text/plain") { try $0.write(bytes) }
         #expect(info.digest == Digest.of(bytes))
         #expect(info.size == Int64(bytes.count))
         #expect(info.mediaType == "text/plain")
@@ -18,17 +18,17 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.file("ingest")).isEmpty)
     }
 
-    @Test func mismatchedDigestLeavesNothing() throws {
+    @Test func mismatchedDigestLeavesNothing() async throws {
         let dir = try TemporaryDirectory()
         let store = try ContentStore(root: dir.path)
         let wrong = Digest.of(Array("other".utf8))
-        #expect(throws: StoreError.self) { try store.ingest(expected: wrong) { try $0.write(Array("data".utf8)) } }
+        await #expect(throws: StoreError.self) { try await store.ingest(expected: wrong) { try $0.write(Array("data".utf8)) } }
         #expect(!store.contains(wrong))
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.file("ingest")).isEmpty)
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.file("blobs/sha256")).isEmpty)
     }
 
-    @Test func layerWriterCommitsWithDiffIDAndSurvivesReopen() throws {
+    @Test func layerWriterCommitsWithDiffIDAndSurvivesReopen() async throws {
         let dir = try TemporaryDirectory()
         let tree = try TemporaryDirectory()
         try Data("content".utf8).write(to: URL(fileURLWithPath: tree.file("f")))
@@ -39,16 +39,16 @@ import Testing
             let w = try LayerWriter(path: path, compression: .gzipDefault)
             try LayerPacker().pack(directory: tree.path, into: w.tar)
             blob = try w.finish()
-            try store.commit(ingestPath: path, digest: blob.digest, mediaType: MediaType.ociLayerGzip, diffID: blob.diffID,
+            try await store.commit(ingestPath: path, digest: blob.digest, mediaType: MediaType.ociLayerGzip, diffID: blob.diffID,
                              uncompressedSize: blob.uncompressedSize)
-            try store.addSource(blob.digest, repository: "registry.example/base")
+            try await store.addSource(blob.digest, repository: "registry.example/base")
         }
         let reopened = try ContentStore(root: dir.path)
-        let info = try #require(try reopened.info(blob.digest))
+        let info = try #require(try await reopened.info(blob.digest))
         #expect(info.diffID == blob.diffID)
         #expect(info.size == blob.size)
-        #expect(try reopened.blobs(withDiffID: blob.diffID).map(\.digest) == [blob.digest])
-        #expect(try reopened.sources(blob.digest) == ["registry.example/base"])
+        #expect(try await reopened.blobs(withDiffID: blob.diffID).map(\.digest) == [blob.digest])
+        #expect(try await reopened.sources(blob.digest) == ["registry.example/base"])
     }
 
     @Test func twoStoresOnOneDirectoryIngestConcurrently() async throws {
@@ -59,33 +59,33 @@ import Testing
         try await withThrowingTaskGroup(of: Void.self) { group in
             for (i, p) in payloads.enumerated() {
                 let store = i % 2 == 0 ? a : b
-                group.addTask { try store.ingest(expected: Digest.of(p), mediaType: "x") { try $0.write(p) } }
+                group.addTask { try await store.ingest(expected: Digest.of(p), mediaType: "x") { try $0.write(p) } }
             }
             try await group.waitForAll()
         }
-        for p in payloads { #expect(try a.info(Digest.of(p))?.size == Int64(p.count)) }
+        for p in payloads { #expect(try await a.info(Digest.of(p))?.size == Int64(p.count)) }
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.file("blobs/sha256")).count == 20)
     }
 
-    @Test func garbageCollectionKeepsRootsAndLeasesAndCleansLeftovers() throws {
+    @Test func garbageCollectionKeepsRootsAndLeasesAndCleansLeftovers() async throws {
         let dir = try TemporaryDirectory()
         let store = try ContentStore(root: dir.path)
-        let keep = try store.ingest { try $0.write(Array("keep".utf8)) }.digest
-        let leased = try store.ingest { try $0.write(Array("leased".utf8)) }.digest
-        let garbage = try store.ingest { try $0.write(Array("garbage".utf8)) }.digest
-        try store.lease("build-1", digests: [leased])
+        let keep = try await store.ingest { try $0.write(Array("keep".utf8)) }.digest
+        let leased = try await store.ingest { try $0.write(Array("leased".utf8)) }.digest
+        let garbage = try await store.ingest { try $0.write(Array("garbage".utf8)) }.digest
+        try await store.lease("build-1", digests: [leased])
         // A crash mid-ingest leaves a temp file; a crash after a delete leaves a stale row.
         FileManager.default.createFile(atPath: store.newIngestPath(), contents: Data("partial".utf8))
-        let ghost = try store.ingest { try $0.write(Array("ghost".utf8)) }.digest
+        let ghost = try await store.ingest { try $0.write(Array("ghost".utf8)) }.digest
         unlink(store.path(for: ghost))
 
-        let report = try store.garbageCollect(keeping: [keep], ingestGrace: 0)
+        let report = try await store.garbageCollect(keeping: [keep], ingestGrace: 0)
         #expect(store.contains(keep) && store.contains(leased) && !store.contains(garbage))
         #expect(report.blobsRemoved == 1)
         #expect(report.ingestFilesRemoved == 1)
         #expect(report.staleRowsRemoved == 1)
-        try store.releaseLease("build-1")
-        try store.garbageCollect(keeping: [keep])
+        try await store.releaseLease("build-1")
+        try await store.garbageCollect(keeping: [keep])
         #expect(!store.contains(leased))
         #expect(store.diskUsage() == 4)
     }

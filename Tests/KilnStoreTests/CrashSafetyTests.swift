@@ -11,7 +11,7 @@ import Testing
     static let rootVariable = "KILN_STORE_STRESS_ROOT"
 
     /// The worker: runs only when spawned by `twoProcessesAndKillNine` (a no-op otherwise).
-    @Test func storeStressWorker() throws {
+    @Test func storeStressWorker() async throws {
         guard let root = ProcessInfo.processInfo.environment[Self.rootVariable] else { return }
         let store = try ContentStore(root: root)
         var i = 0
@@ -20,8 +20,8 @@ import Testing
             // Large enough that a kill often lands mid-write; half the blobs are shared between workers.
             let seed = i % 2 == 0 ? "shared-\(i % 50)" : "\(getpid())-\(i)"
             let payload = Array(repeating: Array(seed.utf8), count: 20_000).flatMap { $0 }
-            try store.ingest(expected: Digest.of(payload), mediaType: "application/octet-stream") { try $0.write(payload) }
-            try store.addSource(Digest.of(payload), repository: "r/\(getpid())")
+            try await store.ingest(expected: Digest.of(payload), mediaType: "application/octet-stream") { try $0.write(payload) }
+            try await store.addSource(Digest.of(payload), repository: "r/\(getpid())")
         }
     }
 
@@ -52,9 +52,9 @@ import Testing
             let d = try Digest(parsing: "sha256:" + name)
             let bytes = try Data(contentsOf: URL(fileURLWithPath: store.path(for: d)))
             #expect(Digest.of(bytes) == d, "blob \(name) does not match its digest")
-            #expect(try store.info(d)?.size == Int64(bytes.count))
+            #expect(try await store.info(d)?.size == Int64(bytes.count))
         }
-        _ = try store.garbageCollect(keeping: Set(try blobs.map { try Digest(parsing: "sha256:" + $0) }), ingestGrace: 0)
+        _ = try await store.garbageCollect(keeping: Set(try blobs.map { try Digest(parsing: "sha256:" + $0) }), ingestGrace: 0)
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.file("ingest")).isEmpty)
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.file("blobs/sha256")).count == blobs.count)
     }
