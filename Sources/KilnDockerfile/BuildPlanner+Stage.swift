@@ -219,7 +219,14 @@ extension BuildPlanner {
         let chown = try ins.flag("chown").map { c throws(DockerfileError) in try expand(c, words: words, line: ins.line, lookup) }
         let exclude = try ins.flagValues("exclude").map { e throws(DockerfileError) in try expand(e, words: words, line: ins.line, lookup) }
         let link = ins.flags.contains { $0.name == "link" && ($0.value == nil || $0.value == "true") }
-        return CopyStep(isAdd: ins.keyword == "ADD", sources: args, heredocs: ins.heredocs, destination: dest, from: from,
+        // Bodies of unquoted heredocs take the stage's variables (quotes and escapes stay).
+        let heredocs = try ins.heredocs.map { h throws(DockerfileError) -> Instruction.Heredoc in
+            guard h.expand else { return h }
+            var out = h
+            do throws(ShellWordError) { out.content = try words.expandRaw(h.content, lookup) } catch { throw self.error(ins.line, error.message) }
+            return out
+        }
+        return CopyStep(isAdd: ins.keyword == "ADD", sources: args, heredocs: heredocs, destination: dest, from: from,
                         chown: chown, chmod: chmod, link: link, exclude: exclude, workdir: "/")
     }
 

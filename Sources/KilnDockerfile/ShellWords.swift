@@ -46,6 +46,26 @@ public struct ShellWords: Sendable {
         try process(text, lookup, split: true)
     }
 
+    /// Expands variables in a heredoc body as BuildKit does for COPY/ADD (unquoted delimiter):
+    /// quotes have no meaning and stay, an escape and the character after it stay as written
+    /// (so `\$X` is not expanded), and `$X`/`${X…}` are substituted.
+    public func expandRaw(_ text: String, _ lookup: (String) -> String?) throws(ShellWordError) -> String {
+        var out = ""
+        var chars = Array(text)[...]
+        while let c = chars.first {
+            chars = chars.dropFirst()
+            if c == escape {
+                out.append(c)
+                if let n = chars.first { out.append(n); chars = chars.dropFirst() }
+            } else if c == "$" {
+                out += try variable(&chars, lookup, text)
+            } else {
+                out.append(c)
+            }
+        }
+        return out
+    }
+
     private func process(_ text: String, _ lookup: (String) -> String?, split: Bool) throws(ShellWordError) -> [String] {
         var words: [String] = []
         var current = ""

@@ -141,6 +141,23 @@ import Testing
         ])
     }
 
+    @Test func copyHeredocBodiesTakeVariablesUnlessTheDelimiterIsQuoted() async throws {
+        let p = try await plan("""
+        FROM scratch
+        ARG NAME=world
+        ENV GREETING=hello
+        COPY <<EOF /a
+        $GREETING "${NAME}" \\$HOME 'q' ${MISSING:-dflt}
+        EOF
+        COPY <<'EOF' /b
+        $GREETING
+        EOF
+        """, args: ["NAME": "kiln"])
+        let copies = p.target.steps.compactMap { s -> CopyStep? in if case .copy(let c) = s.kind { return c } else { return nil } }
+        #expect(copies[0].heredocs.first?.content == "hello \"kiln\" \\$HOME 'q' dflt\n")
+        #expect(copies[1].heredocs.first?.content == "$GREETING\n")
+    }
+
     @Test func copyVariants() async throws {
         let p = try await plan("""
         FROM busybox AS one
