@@ -136,7 +136,9 @@ let package = Package(
             name: "KilnSolverTests",
             dependencies: ["KilnSolver", "KilnDockerfile", "KilnArchive", "KilnOCI", "KilnStore", "KilnWorker", "KilnRegistry", "KilnExport",
                            "KilnTestSupport", "CKilnSys",
-                           .product(name: "PropertyBased", package: "swift-property-based")],
+                           .product(name: "PropertyBased", package: "swift-property-based"),
+                           .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOHTTP1", package: "swift-nio")],
             swiftSettings: strict
         ),
         .testTarget(

@@ -154,6 +154,15 @@ public struct CopyStep: Sendable {
     public var exclude: [String]
     /// The working directory at this step (relative destinations resolve against it).
     public var workdir: String
+    /// `ADD --checksum`: the digest every URL source must have.
+    public var checksum: Digest? = nil
+    /// `ADD --unpack`: whether archives are extracted (default: local ones yes, URLs no).
+    public var unpack: Bool? = nil
+
+    /// Whether `source` is a URL (ADD downloads it) rather than a path.
+    public static func isURL(_ source: String) -> Bool {
+        source.hasPrefix("http://") || source.hasPrefix("https://")
+    }
 }
 
 /// The source of a COPY.

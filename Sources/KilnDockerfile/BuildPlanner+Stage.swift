@@ -226,8 +226,31 @@ extension BuildPlanner {
             do throws(ShellWordError) { out.content = try words.expandRaw(h.content, lookup) } catch { throw self.error(ins.line, error.message) }
             return out
         }
-        return CopyStep(isAdd: ins.keyword == "ADD", sources: args, heredocs: heredocs, destination: dest, from: from,
-                        chown: chown, chmod: chmod, link: link, exclude: exclude, workdir: "/")
+        var step = CopyStep(isAdd: ins.keyword == "ADD", sources: args, heredocs: heredocs, destination: dest, from: from,
+                            chown: chown, chmod: chmod, link: link, exclude: exclude, workdir: "/")
+        let gitSource = args.first { $0.hasPrefix("git@") || $0.hasPrefix("git://") || (CopyStep.isURL($0) && $0.hasSuffix(".git")) }
+        if let s = gitSource ?? (ins.hasFlag("keep-git-dir") ? "--keep-git-dir" : nil) {
+            throw error(ins.line, "\(ins.keyword) \(s): git sources are not supported")
+        }
+        if ins.keyword == "COPY", let u = args.first(where: CopyStep.isURL) {
+            throw error(ins.line, "COPY \(u): COPY takes no URLs; use ADD")
+        }
+        if let c = ins.flag("checksum") {
+            let v = try expand(c, words: words, line: ins.line, lookup)
+            guard let d = try? Digest(parsing: v) else { throw error(ins.line, "ADD --checksum=\(v): not a digest (sha256:<64 hex>)") }
+            guard !args.isEmpty, args.allSatisfy(CopyStep.isURL) else {
+                throw error(ins.line, "ADD --checksum applies to URL sources only")
+            }
+            step.checksum = d
+        }
+        if let u = ins.flags.first(where: { $0.name == "unpack" }) {
+            switch u.value ?? "true" {
+            case "true": step.unpack = true
+            case "false": step.unpack = false
+            default: throw error(ins.line, "ADD --unpack=\(u.value ?? ""): use true or false")
+            }
+        }
+        return step
     }
 
     func exposedPort(_ p: String, line: Int) throws(DockerfileError) -> String {

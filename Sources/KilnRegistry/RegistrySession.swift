@@ -48,6 +48,8 @@ struct RegistryRequest: Sendable {
     /// left partial data at the registry are resumed by their caller instead.
     var retryable = true
     var followRedirects = true
+    /// False for downloads that are not registry requests (ADD URLs): no credentials are sent.
+    var authenticate = true
 }
 
 /// The HTTP layer under ``RegistryClient``: connections, authentication, retries, redirects,
@@ -143,7 +145,7 @@ final class RegistrySession: Sendable {
             req.headers = request.headers
             req.headers.replaceOrAdd(name: "User-Agent", value: configuration.userAgent)
             var sentAuthorization: String?
-            if sameOrigin {
+            if sameOrigin && request.authenticate {
                 sentAuthorization = try await auth.authorization(host: request.host, scopes: request.scopes)
                 if let a = sentAuthorization { req.headers.replaceOrAdd(name: "Authorization", value: a) }
             }
@@ -183,7 +185,7 @@ final class RegistrySession: Sendable {
                 continue
             }
 
-            if status == 401, sameOrigin, authRetries < 2 {
+            if status == 401, sameOrigin, request.authenticate, authRetries < 2 {
                 await drain(response)
                 let header = response.headers.first(name: "WWW-Authenticate")
                 if try await auth.challenged(host: request.host, header: header, scopes: request.scopes,

@@ -77,9 +77,28 @@ public struct BuildGraph: Sendable {
     public var plan: BuildPlan
     /// Content root keys (`<content>@-1`) the vertices link to, by id.
     public var contentRoots: [Digest: CacheKey] = [:]
+    /// Files downloaded for `ADD <url>` steps, by URL (their bytes are in the content store).
+    public var remoteFiles: [String: RemoteFile] = [:]
 
     /// The target stage's final vertex.
     public var target: Vertex? { stageResults[plan.target.index].map { vertices[$0] } }
+}
+
+/// A file downloaded for `ADD <url>`: its bytes are the content-store blob `digest`.
+public struct RemoteFile: Sendable, Hashable {
+    /// sha256 of the bytes.
+    public var digest: Digest
+    /// The name it takes in a destination directory.
+    public var fileName: String
+    /// Its mtime in the layer (the server's `Last-Modified`, else 0).
+    public var modified: Int64
+
+    /// A downloaded file.
+    public init(digest: Digest, fileName: String, modified: Int64) {
+        self.digest = digest
+        self.fileName = fileName
+        self.modified = modified
+    }
 }
 
 /// Errors building the graph (missing context files, escaping paths).
@@ -97,6 +116,8 @@ public struct GraphBuilder: Sendable {
     public var ignore: DockerIgnore
     /// `SOURCE_DATE_EPOCH`: layers clamp file mtimes to it, so it is part of every step's key.
     public var sourceDateEpoch: Int64?
+    /// Files downloaded for `ADD <url>` (see ``RemoteFile``), by URL; their digests key the steps.
+    public var remoteFiles: [String: RemoteFile] = [:]
 
     /// A builder for a context.
     public init(contextDirectory: String, ignore: DockerIgnore = DockerIgnore(), sourceDateEpoch: Int64? = nil) {
@@ -210,6 +231,8 @@ public struct GraphBuilder: Sendable {
                         var link: Bool
                         var exclude: [String]
                         var platform: String
+                        /// Left out when unset, so keys of steps without it do not change.
+                        var unpack: Bool?
                     }
                     let dest = copy.destination.hasPrefix("/") ? copy.destination
                         : (copy.workdir as NSString).appendingPathComponent(copy.destination) + (copy.destination.hasSuffix("/") ? "/" : "")
@@ -217,7 +240,7 @@ public struct GraphBuilder: Sendable {
                         add: copy.isAdd, sources: copy.sources.map { ($0 as NSString).lastPathComponent },
                         heredocs: copy.heredocs.map { "\($0.name)\u{0}\($0.content)" }, destination: dest, chown: copy.chown ?? "",
                         chmod: copy.chmod.map { String($0, radix: 8) } ?? "", link: copy.link, exclude: copy.exclude,
-                        platform: stage.platform.description)
+                        platform: stage.platform.description, unpack: copy.unpack)
                     var inputs: [[KeyInput]] = stateInput.map { [$0] } ?? []
                     if let s = sourceInput { inputs.append([s]) }
                     vertices.append(Vertex(
@@ -231,7 +254,7 @@ public struct GraphBuilder: Sendable {
             }
             if let s = state { stageResults[stage.index] = s }
         }
-        return BuildGraph(vertices: vertices, stageResults: stageResults, plan: plan, contentRoots: contentRoots)
+        return BuildGraph(vertices: vertices, stageResults: stageResults, plan: plan, contentRoots: contentRoots, remoteFiles: remoteFiles)
     }
 
     /// The key input for a COPY's sources, the vertex they come from (nil for the context),
@@ -243,19 +266,30 @@ public struct GraphBuilder: Sendable {
         switch copy.from {
         case .context:
             guard !copy.sources.isEmpty else { return (nil, nil, []) }  // heredoc-only COPY
-            let paths = try resolveContextSources(copy.sources, step: step)
+            let local = copy.sources.filter { !CopyStep.isURL($0) }
+            let urls = copy.sources.filter(CopyStep.isURL)
+            let paths = local.isEmpty ? [] : try resolveContextSources(local, step: step)
             let filter = CopyFilter(ignore: ignore, exclude: copy.exclude)
-            let content: Digest
+            var content: Digest
             do {
-                content = try ContentChecksum.digest(root: contextDirectory, paths: paths) { rel, source in
+                content = local.isEmpty ? Definition.digest(["no-context"]) : try ContentChecksum.digest(root: contextDirectory, paths: paths) { rel, source in
                     filter.excludes(rel, under: source)
                 }
             } catch {
                 throw GraphError(description: "\(step): cannot read context: \(error)")
             }
+            if !urls.isEmpty {
+                // Downloaded files key the step by what was downloaded, not by the URL alone.
+                var parts = [content.description]
+                for u in urls {
+                    guard let f = remoteFiles[u] else { throw GraphError(description: "\(step): \(u) was not downloaded") }
+                    parts.append("\(u) \(f.digest) \(f.fileName) \(f.modified)")
+                }
+                content = Definition.digest(parts)
+            }
             let root = CacheKey.contentRoot(content)
             roots[root.id] = root
-            return (KeyInput(link: root.id, selector: Definition.selector(paths)), nil, paths)
+            return (KeyInput(link: root.id, selector: Definition.selector(paths + urls)), nil, paths)
         case .stage(let i):
             let paths = copy.sources.map(Self.cleanSource)
             guard let v = stageResults[i] else {
@@ -276,9 +310,6 @@ public struct GraphBuilder: Sendable {
     func resolveContextSources(_ sources: [String], step: String) throws -> [String] {
         var out: [String] = []
         for raw in sources {
-            if raw.hasPrefix("http://") || raw.hasPrefix("https://") || raw.hasPrefix("git@") {
-                throw GraphError(description: "\(step): remote sources (\(raw)) are not supported")
-            }
             let clean = Self.cleanSource(raw)
             if raw.split(separator: "/").contains("..") && clean.isEmpty && raw != "." {
                 throw GraphError(description: "\(step): source \(raw) is outside the build context")

@@ -1,3 +1,4 @@
+import CKilnSys
 import Foundation
 import KilnArchive
 import KilnDockerfile
@@ -97,11 +98,12 @@ public struct Worker: VertexExecutor {
             let pulls: Materializer.Reporter = { id, name, current, total in
                 await report(.status(vertex: vertexID, id: id, name: name, current: current, total: total))
             }
-            return try await copyLayer(copy, paths: paths, inputs: inputs, report: pulls)
+            return try await copyLayer(copy, paths: paths, remote: graph.remoteFiles, inputs: inputs, report: pulls)
         }
     }
 
-    private func copyLayer(_ copy: CopyStep, paths: [String], inputs: [[CachedLayer]], report: @escaping Materializer.Reporter) async throws -> CachedLayer? {
+    private func copyLayer(_ copy: CopyStep, paths: [String], remote: [String: RemoteFile], inputs: [[CachedLayer]],
+                           report: @escaping Materializer.Reporter) async throws -> CachedLayer? {
         let sourceRoot: String
         switch copy.from {
         case .context: sourceRoot = contextDirectory
@@ -125,7 +127,12 @@ public struct Worker: VertexExecutor {
         if !isDir, let destRoot, lstat(destRoot + named, &st0) == 0, (st0.st_mode & S_IFMT) == S_IFDIR { isDir = true }
         let dest = isDir ? (named == "/" ? "/" : named + "/") : named
         let filter = CopyFilter(ignore: copy.from == .context ? self.ignore : DockerIgnore(), exclude: copy.exclude)
-        let intoDirectory = dest.hasSuffix("/") || paths.count + copy.heredocs.count > 1
+        let urls = copy.from == .context ? copy.sources.filter(CopyStep.isURL) : []
+        let downloads = try urls.map { u throws -> (String, RemoteFile) in
+            guard let f = remote[u] else { throw WorkerError("\(u) was not downloaded") }
+            return (store.path(for: f.digest), f)
+        }
+        let intoDirectory = dest.hasSuffix("/") || paths.count + urls.count + copy.heredocs.count > 1
         return try await layer { staging in
             for p in paths {
                 let copier = FileCopier(sourceRoot: sourceRoot, stagingRoot: staging, owner: owner, chmod: copy.chmod,
@@ -137,7 +144,7 @@ public struct Worker: VertexExecutor {
                 var st = stat()
                 guard lstat(full, &st) == 0 else { throw WorkerError("\(p): not found") }
                 let isDir = (st.st_mode & S_IFMT) == S_IFDIR
-                if copy.isAdd, !isDir, try Self.isArchive(full) {
+                if copy.isAdd, copy.unpack ?? true, !isDir, try Self.isArchive(full) {
                     try copier.makeParents(of: staging + dest + "/.")
                     let kind = try DetectedCompression.detect(path: full)
                     try LayerApplier(root: staging + (dest.hasSuffix("/") ? String(dest.dropLast()) : dest)).apply(try kind.decompressing(FileSource(path: full)))
@@ -145,6 +152,25 @@ public struct Worker: VertexExecutor {
                 }
                 let target = isDir ? dest : (intoDirectory ? (dest as NSString).appendingPathComponent((p as NSString).lastPathComponent) : dest)
                 try copier.copy(p, to: target.hasSuffix("/") && target.count > 1 ? String(target.dropLast()) : target)
+            }
+            for (blob, file) in downloads {
+                // A download is one file (mode 0600 unless --chmod), extracted only with --unpack.
+                if copy.unpack == true, try Self.isArchive(blob) {
+                    let root = staging + (dest.hasSuffix("/") ? String(dest.dropLast()) : dest)
+                    try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+                    try LayerApplier(root: root).apply(try DetectedCompression.detect(path: blob).decompressing(FileSource(path: blob)))
+                    continue
+                }
+                let target = intoDirectory ? (dest as NSString).appendingPathComponent(file.fileName) : dest
+                let copier = FileCopier(sourceRoot: sourceRoot, stagingRoot: staging, owner: owner, chmod: nil, referenceRoot: destRoot) { _ in false }
+                defer { copier.settleParents() }
+                try copier.makeParents(of: staging + target)
+                try? FileManager.default.removeItem(atPath: staging + target)
+                try FileManager.default.copyItem(atPath: blob, toPath: staging + target)
+                chmod(staging + target, mode_t(copy.chmod ?? 0o600))
+                let o = owner ?? (0, 0)
+                _ = lchown(staging + target, o.uid, o.gid)
+                _ = kiln_set_mtime(staging + target, file.modified, 0)
             }
             for h in copy.heredocs {
                 let target = intoDirectory ? (dest as NSString).appendingPathComponent(h.name) : dest

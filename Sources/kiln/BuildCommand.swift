@@ -130,7 +130,9 @@ struct Build: AsyncParsableCommand {
                 await printer.handle(.warning(vertex: nil, short: "no output requested: the result of \(tags.map(\.description).joined(separator: ", ")) stays in the build cache", detail: []))
             }
             let ignore = DockerIgnore(contextDirectory: contextDir, dockerfileName: dockerfileName)
-            let graph = try GraphBuilder(contextDirectory: contextDir, ignore: ignore, sourceDateEpoch: epoch).build(plan, images: await resolver.resolved)
+            var graphBuilder = GraphBuilder(contextDirectory: contextDir, ignore: ignore, sourceDateEpoch: epoch)
+            graphBuilder.remoteFiles = try await RemoteSources(client: client, store: store).fetch(plan) { await printer.handle($0) }
+            let graph = try graphBuilder.build(plan, images: await resolver.resolved)
             let materializer = Materializer(store: store, client: client)
             let worker = Worker(store: store, materializer: materializer,
                                 contextDirectory: contextDir, ignore: ignore, secrets: secrets.files, sourceDateEpoch: epoch)

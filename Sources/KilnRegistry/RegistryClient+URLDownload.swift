@@ -1,0 +1,102 @@
+import AsyncHTTPClient
+import Foundation
+import KilnOCI
+import NIOCore
+import NIOFileSystem
+import NIOHTTP1
+
+/// A file downloaded from a URL (the source of `ADD https://…`).
+public struct DownloadedFile: Sendable, Hashable {
+    /// The URL asked for.
+    public var url: String
+    /// sha256 of the bytes.
+    public var digest: Digest
+    /// Their number.
+    public var size: Int64
+    /// The name the file takes in a destination directory: `Content-Disposition`'s filename,
+    /// else the last segment of the URL path.
+    public var fileName: String
+    /// `Last-Modified`, in seconds since the epoch, when the server sent one.
+    public var lastModified: Int64?
+}
+
+extension RegistryClient {
+    /// Downloads `url` (http or https; redirects followed; no registry credentials sent) into
+    /// `path`, hashing while writing. A broken transfer starts over, as often as the retry
+    /// policy allows.
+    public func download(url: String, to path: String) async throws(RegistryError) -> DownloadedFile {
+        guard let parsed = URL(string: url), let host = parsed.host, ["http", "https"].contains(parsed.scheme ?? "") else {
+            throw RegistryError.configuration("\(url) is not an http or https URL")
+        }
+        let hostPort = parsed.port.map { "\(host):\($0)" } ?? host
+        var failures = 0
+        while true {
+            do {
+                return try await session.withTransferPermit(host: hostPort) {
+                    try await self.receiveFile(url: url, host: hostPort, to: path)
+                }
+            } catch let e as RegistryError {
+                throw e
+            } catch {
+                failures += 1
+                if Task.isCancelled || failures >= session.configuration.retry.maxAttempts {
+                    throw RegistryError.transport(method: "GET", url: url, attempts: failures, underlying: RegistrySession.describe(error))
+                }
+                try await session.sleep(session.configuration.retry.delay(afterAttempt: failures))
+            }
+        }
+    }
+
+    private func receiveFile(url: String, host: String, to path: String) async throws -> DownloadedFile {
+        var request = RegistryRequest(method: .GET, url: url, host: host, scopes: [], accept: [200], what: url)
+        request.authenticate = false
+        let resp = try await session.send(request)
+        let handle = try await FileSystem.shared.openFile(forWritingAt: FilePath(path), options: .newFile(replaceExisting: true))
+        var hasher = DigestHasher(algorithm: .sha256)
+        var offset: Int64 = 0
+        do {
+            for try await chunk in resp.body {
+                chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
+                try await handle.write(contentsOf: chunk, toAbsoluteOffset: offset)
+                offset += Int64(chunk.readableBytes)
+                session.countDownloaded(Int64(chunk.readableBytes))
+            }
+            if let expected = resp.headers.first(name: "Content-Length").flatMap(Int64.init), expected != offset {
+                throw RegistryError.sizeMismatch(url: url, expected: expected, actual: offset)
+            }
+            try await handle.synchronize()
+        } catch {
+            try? await handle.close(makeChangesVisible: false)
+            throw error
+        }
+        try await handle.close(makeChangesVisible: true)
+        return DownloadedFile(url: url, digest: hasher.finalize(), size: offset,
+                              fileName: Self.fileName(url: url, disposition: resp.headers.first(name: "Content-Disposition")),
+                              lastModified: resp.headers.first(name: "Last-Modified").flatMap(Self.httpDate))
+    }
+
+    /// The name a downloaded file takes: `filename=` of `Content-Disposition`, else the URL
+    /// path's last segment (`index.html` for an empty path), never a path.
+    static func fileName(url: String, disposition: String?) -> String {
+        if let d = disposition {
+            for part in d.split(separator: ";") {
+                let kv = part.trimmingCharacters(in: .whitespaces).split(separator: "=", maxSplits: 1)
+                guard kv.count == 2, kv[0].lowercased() == "filename" else { continue }
+                let name = (String(kv[1]).trimmingCharacters(in: CharacterSet(charactersIn: "\"")) as NSString).lastPathComponent
+                if !name.isEmpty, name != ".", name != ".." { return name }
+            }
+        }
+        let path = URL(string: url)?.path ?? ""
+        let last = (path as NSString).lastPathComponent
+        return last.isEmpty || last == "/" ? "index.html" : last
+    }
+
+    /// An RFC 7231 date (`Sun, 06 Nov 1994 08:49:37 GMT`) as seconds since the epoch.
+    static func httpDate(_ s: String) -> Int64? {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "GMT")
+        f.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+        return f.date(from: s).map { Int64($0.timeIntervalSince1970) }
+    }
+}

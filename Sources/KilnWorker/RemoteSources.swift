@@ -1,0 +1,78 @@
+import Foundation
+import KilnDockerfile
+import KilnOCI
+import KilnRegistry
+import KilnSolver
+import KilnStore
+
+/// Downloads the URL sources of a plan's `ADD` steps into the content store before the graph
+/// is built: a step's key is then made from what was downloaded, so a changed file at the same
+/// URL is never a cache hit. `--checksum` is checked here.
+public struct RemoteSources: Sendable {
+    let client: RegistryClient
+    let store: ContentStore
+
+    /// A fetcher downloading with `client` into `store`.
+    public init(client: RegistryClient, store: ContentStore) {
+        self.client = client
+        self.store = store
+    }
+
+    /// Every URL the plan's `ADD` steps name, downloaded (three at a time), by URL; each
+    /// download is reported as a vertex named by its URL, as BuildKit shows it.
+    public func fetch(_ plan: BuildPlan, report: @escaping @Sendable (ProgressEvent) async -> Void = { _ in }) async throws -> [String: RemoteFile] {
+        var checksums: [String: [(Digest, String)]] = [:]  // url -> (expected, step)
+        var urls: [String] = []
+        for stage in plan.stages {
+            for step in stage.steps {
+                guard case .copy(let copy) = step.kind, copy.isAdd, copy.from == .context else { continue }
+                for u in copy.sources where CopyStep.isURL(u) {
+                    if !urls.contains(u) { urls.append(u) }
+                    if let c = copy.checksum { checksums[u, default: []].append((c, step.vertexName ?? "ADD")) }
+                }
+            }
+        }
+        var files: [String: RemoteFile] = [:]
+        try await withThrowingTaskGroup(of: (String, RemoteFile).self) { group in
+            var running = 0
+            for u in urls {
+                if running >= 3, let (url, file) = try await group.next() { files[url] = file; running -= 1 }
+                group.addTask {
+                    let id = Digest.of(Data(u.utf8))
+                    let start = Date()
+                    await report(.vertex(VertexStatus(digest: id, name: u, started: start)))
+                    do {
+                        let file = try await self.download(u)
+                        await report(.vertex(VertexStatus(digest: id, name: u, started: start, completed: Date())))
+                        return (u, file)
+                    } catch {
+                        await report(.vertex(VertexStatus(digest: id, name: u, started: start, completed: Date(), error: "\(error)")))
+                        throw error
+                    }
+                }
+                running += 1
+            }
+            for try await (url, file) in group { files[url] = file }
+        }
+        for (u, expected) in checksums {
+            guard let got = files[u]?.digest else { continue }
+            for (digest, step) in expected where digest != got {
+                throw WorkerError("\(step): \(u) has digest \(got), but --checksum wants \(digest)")
+            }
+        }
+        return files
+    }
+
+    private func download(_ url: String) async throws -> RemoteFile {
+        let tmp = store.newIngestPath()
+        let file: DownloadedFile
+        do {
+            file = try await client.download(url: url, to: tmp)
+        } catch {
+            unlink(tmp)
+            throw WorkerError("ADD \(url): \(error)")
+        }
+        try await store.commit(ingestPath: tmp, digest: file.digest, mediaType: "application/octet-stream")
+        return RemoteFile(digest: file.digest, fileName: file.fileName, modified: file.lastModified ?? 0)
+    }
+}
