@@ -18,13 +18,26 @@ public struct DownloadedFile: Sendable, Hashable {
     public var fileName: String
     /// `Last-Modified`, in seconds since the epoch, when the server sent one.
     public var lastModified: Int64?
+    /// The `ETag` header, to ask next time whether the file changed.
+    public var etag: String?
+    /// The `Last-Modified` header as sent, for `If-Modified-Since`.
+    public var lastModifiedHeader: String?
+}
+
+/// What a conditional download found.
+public enum DownloadOutcome: Sendable, Hashable {
+    /// The server says the copy we have is current (`304 Not Modified`).
+    case notModified
+    /// New bytes.
+    case downloaded(DownloadedFile)
 }
 
 extension RegistryClient {
     /// Downloads `url` (http or https; redirects followed; no registry credentials sent) into
-    /// `path`, hashing while writing. A broken transfer starts over, as often as the retry
-    /// policy allows.
-    public func download(url: String, to path: String) async throws(RegistryError) -> DownloadedFile {
+    /// `path`, hashing while writing. With `etag` or `lastModified` from an earlier download the
+    /// request is conditional and an unchanged file is not sent again. A broken transfer starts
+    /// over, as often as the retry policy allows.
+    public func download(url: String, to path: String, etag: String? = nil, lastModified: String? = nil) async throws(RegistryError) -> DownloadOutcome {
         guard let parsed = URL(string: url), let host = parsed.host, ["http", "https"].contains(parsed.scheme ?? "") else {
             throw RegistryError.configuration("\(url) is not an http or https URL")
         }
@@ -33,7 +46,7 @@ extension RegistryClient {
         while true {
             do {
                 return try await session.withTransferPermit(host: hostPort) {
-                    try await self.receiveFile(url: url, host: hostPort, to: path)
+                    try await self.receiveFile(url: url, host: hostPort, to: path, etag: etag, lastModified: lastModified)
                 }
             } catch let e as RegistryError {
                 throw e
@@ -47,10 +60,17 @@ extension RegistryClient {
         }
     }
 
-    private func receiveFile(url: String, host: String, to path: String) async throws -> DownloadedFile {
-        var request = RegistryRequest(method: .GET, url: url, host: host, scopes: [], accept: [200], what: url)
+    private func receiveFile(url: String, host: String, to path: String, etag: String?, lastModified: String?) async throws -> DownloadOutcome {
+        var headers = HTTPHeaders()
+        if let etag { headers.add(name: "If-None-Match", value: etag) }
+        if let lastModified { headers.add(name: "If-Modified-Since", value: lastModified) }
+        var request = RegistryRequest(method: .GET, url: url, host: host, scopes: [], headers: headers, accept: [200, 304], what: url)
         request.authenticate = false
         let resp = try await session.send(request)
+        if resp.status.code == 304 {
+            await session.drain(resp)
+            return .notModified
+        }
         let handle = try await FileSystem.shared.openFile(forWritingAt: FilePath(path), options: .newFile(replaceExisting: true))
         var hasher = DigestHasher(algorithm: .sha256)
         var offset: Int64 = 0
@@ -70,9 +90,11 @@ extension RegistryClient {
             throw error
         }
         try await handle.close(makeChangesVisible: true)
-        return DownloadedFile(url: url, digest: hasher.finalize(), size: offset,
-                              fileName: Self.fileName(url: url, disposition: resp.headers.first(name: "Content-Disposition")),
-                              lastModified: resp.headers.first(name: "Last-Modified").flatMap(Self.httpDate))
+        let modified = resp.headers.first(name: "Last-Modified")
+        return .downloaded(DownloadedFile(
+            url: url, digest: hasher.finalize(), size: offset,
+            fileName: Self.fileName(url: url, disposition: resp.headers.first(name: "Content-Disposition")),
+            lastModified: modified.flatMap(Self.httpDate), etag: resp.headers.first(name: "ETag"), lastModifiedHeader: modified))
     }
 
     /// The name a downloaded file takes: `filename=` of `Content-Disposition`, else the URL

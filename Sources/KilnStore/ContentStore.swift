@@ -66,6 +66,7 @@ public final class ContentStore: Sendable {
                 """)
         }
         registerCacheMigration(&m)
+        registerDownloadMigration(&m)
         return m
     }
 

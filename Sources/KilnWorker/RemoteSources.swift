@@ -64,15 +64,27 @@ public struct RemoteSources: Sendable {
     }
 
     private func download(_ url: String) async throws -> RemoteFile {
+        // Ask whether the copy from an earlier build is still current before fetching it again.
+        let previous = try await store.download(url)
         let tmp = store.newIngestPath()
-        let file: DownloadedFile
+        let outcome: DownloadOutcome
         do {
-            file = try await client.download(url: url, to: tmp)
+            outcome = try await client.download(url: url, to: tmp, etag: previous?.etag, lastModified: previous?.lastModified)
         } catch {
             unlink(tmp)
             throw WorkerError("ADD \(url): \(error)")
         }
-        try await store.commit(ingestPath: tmp, digest: file.digest, mediaType: "application/octet-stream")
-        return RemoteFile(digest: file.digest, fileName: file.fileName, modified: file.lastModified ?? 0)
+        switch outcome {
+        case .notModified:
+            unlink(tmp)
+            guard let previous else { throw WorkerError("ADD \(url): the server answered 304 Not Modified to an unconditional request") }
+            return RemoteFile(digest: previous.digest, fileName: previous.fileName, modified: previous.modified)
+        case .downloaded(let file):
+            try await store.commit(ingestPath: tmp, digest: file.digest, mediaType: "application/octet-stream")
+            let record = DownloadRecord(url: url, etag: file.etag, lastModified: file.lastModifiedHeader, digest: file.digest,
+                                        fileName: file.fileName, modified: file.lastModified ?? 0)
+            try await store.storeDownload(record)
+            return RemoteFile(digest: record.digest, fileName: record.fileName, modified: record.modified)
+        }
     }
 }

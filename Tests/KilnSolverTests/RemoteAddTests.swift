@@ -19,6 +19,8 @@ import Testing
     /// Serves `/hello.txt` (changeable), `/dl` (with a Content-Disposition name) and `/a.tar`.
     final class Files: Sendable {
         let hello = Mutex("hello remote\n")
+        /// Full (200) answers for `/hello.txt`; a matching `If-None-Match` gets a 304 instead.
+        let helloBodies = Mutex(0)
         let tar: Data
 
         init(dir: TemporaryDirectory) throws {
@@ -37,6 +39,10 @@ import Testing
             switch r.head.uri {
             case "/hello.txt":
                 body = Data(hello.withLock { $0 }.utf8)
+                let etag = "\"\(Digest.of(body).encoded.prefix(12))\""
+                if r.head.headers.first(name: "If-None-Match") == etag { return .init(status: .notModified) }
+                helloBodies.withLock { $0 += 1 }
+                headers.add(name: "ETag", value: etag)
                 headers.add(name: "Last-Modified", value: "Wed, 21 Oct 2015 07:28:00 GMT")
             case "/dl?id=7":
                 body = Data("payload".utf8)
@@ -93,6 +99,13 @@ import Testing
         #expect(all["d/named.bin"]?.1 == "payload")
         #expect(all["keep/a.tar"]?.0.kind == .regular)
         #expect(all["x/inner.txt"]?.1 == "inside\n")
+
+        // Unchanged: the server is only asked (304), nothing is sent again, everything hits.
+        let bodiesBefore = files.helloBodies.withLock { $0 }
+        #expect(bodiesBefore == 1, "one download for two steps naming the URL")
+        let again = try await Self.build(dockerfile, root: dir.file("root"), context: dir.file("ctx"))
+        #expect(files.helloBodies.withLock { $0 } == bodiesBefore)
+        #expect(again.outcomes.values.allSatisfy { $0 == .cached })
 
         // Same URL, new bytes: the steps that read it run again, the ones before them hit.
         files.hello.withLock { $0 = "changed\n" }
