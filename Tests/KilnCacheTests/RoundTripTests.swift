@@ -27,17 +27,7 @@ import Testing
         try FileManager.default.createDirectory(atPath: rootfs + "/bin", withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: "/bin/busybox", toPath: rootfs + "/bin/busybox")
         for a in ["sh", "cat"] { symlink("busybox", rootfs + "/bin/" + a) }
-        let writer = try LayerWriter(path: dir.file("base.tgz"), compression: .gzipDefault)
-        try LayerPacker().pack(directory: rootfs, into: writer.tar)
-        let blob = try writer.finish()
-        let ref = try Reference(parsing: "\(host)/base/bb:1")
-        let layer = Descriptor(mediaType: MediaType.ociLayerGzip, digest: blob.digest, size: blob.size)
-        try await client.pushBlob(layer, fromFile: dir.file("base.tgz"), to: ref)
-        var config = ImageConfig()
-        config.diffIDs = [blob.diffID]
-        let cd = try await client.pushBlob(try config.encoded(), mediaType: MediaType.ociConfig, to: ref)
-        try await client.putManifest(try ImageManifest(config: cd, layers: [layer]).encoded(), mediaType: MediaType.ociManifest, to: ref)
-        return ref.description
+        return try await TestImage.push(rootfs: rootfs, to: "\(host)/base/bb:1", client: client, scratch: dir.path)
     }
 
     static func graph(_ client: RegistryClient, store: ContentStore, base: String, context: String,

@@ -22,21 +22,7 @@ import Testing
         chmod(rootfs + "/home/app", 0o700)
         try "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n".write(toFile: rootfs + "/etc/passwd", atomically: true, encoding: .utf8)
         try "root:x:0:\napp:x:1000:\n".write(toFile: rootfs + "/etc/group", atomically: true, encoding: .utf8)
-        let blobPath = dir.file("base.tgz")
-        let writer = try LayerWriter(path: blobPath, compression: .gzipDefault)
-        try LayerPacker().pack(directory: rootfs, into: writer.tar)
-        let blob = try writer.finish()
-        let ref = try Reference(parsing: "\(host)/base/mini:1")
-        let layer = Descriptor(mediaType: MediaType.ociLayerGzip, digest: blob.digest, size: blob.size)
-        try await client.pushBlob(layer, fromFile: blobPath, to: ref)
-        var config = ImageConfig()
-        config.diffIDs = [blob.diffID]
-        var rt = config.runtime
-        rt.env = ["PATH=/bin"]
-        config.runtime = rt
-        let configDesc = try await client.pushBlob(try config.encoded(), mediaType: MediaType.ociConfig, to: ref)
-        try await client.putManifest(try ImageManifest(config: configDesc, layers: [layer]).encoded(), mediaType: MediaType.ociManifest, to: ref)
-        return ref.description
+        return try await TestImage.push(rootfs: rootfs, to: "\(host)/base/mini:1", client: client, scratch: dir.path, env: ["PATH=/bin"])
     }
 
     static let dockerfile = """

@@ -29,21 +29,7 @@ import Testing
         try "root:x:0:\napp:x:1000:\nstaff:x:50:app\n".write(toFile: rootfs + "/etc/group", atomically: true, encoding: .utf8)
         try "old\n".write(toFile: rootfs + "/etc/motd", atomically: true, encoding: .utf8)
         try "bye\n".write(toFile: rootfs + "/etc/gone", atomically: true, encoding: .utf8)
-        let blobPath = dir.file("bb.tgz")
-        let writer = try LayerWriter(path: blobPath, compression: .gzipDefault)
-        try LayerPacker().pack(directory: rootfs, into: writer.tar)
-        let blob = try writer.finish()
-        let ref = try Reference(parsing: "\(host)/base/busybox:latest")
-        let layer = Descriptor(mediaType: MediaType.ociLayerGzip, digest: blob.digest, size: blob.size)
-        try await client.pushBlob(layer, fromFile: blobPath, to: ref)
-        var config = ImageConfig()
-        config.diffIDs = [blob.diffID]
-        var rt = config.runtime
-        rt.env = ["PATH=/bin"]
-        config.runtime = rt
-        let configDesc = try await client.pushBlob(try config.encoded(), mediaType: MediaType.ociConfig, to: ref)
-        try await client.putManifest(try ImageManifest(config: configDesc, layers: [layer]).encoded(), mediaType: MediaType.ociManifest, to: ref)
-        return ref.description
+        return try await TestImage.push(rootfs: rootfs, to: "\(host)/base/busybox:latest", client: client, scratch: dir.path, env: ["PATH=/bin"])
     }
 
     /// Collects RUN output.
