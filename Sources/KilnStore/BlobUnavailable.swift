@@ -18,10 +18,10 @@ public struct BlobUnavailable: Error, Sendable, CustomStringConvertible {
         self.reason = reason
     }
 
-    /// `cache blob sha256:… cannot be fetched from REPO: reason`.
+    /// `layer sha256:… cannot be fetched from REPO: reason`.
     public var description: String {
         let from = sources.isEmpty ? "(no known source)" : sources.joined(separator: ", ")
-        return "cache blob \(digest) cannot be fetched from \(from): \(reason)"
+        return "layer \(digest) cannot be fetched from \(from): \(reason)"
     }
 
     /// The unavailable blob behind `error`, looking through errors that wrap another.
