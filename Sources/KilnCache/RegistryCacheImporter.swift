@@ -150,8 +150,9 @@ public struct RegistryCacheImporter: Sendable {
     }
 
     /// Matches every cache against `graph`; for each step the newest matching result across
-    /// all of them is recorded in `store` (a result already there wins: it is local). Returns
-    /// the names of the steps that now hit.
+    /// all of them is recorded in `store`. A result already there wins when its layers are all
+    /// stored here, and gives way to a newer one when it is an earlier import (layers remote).
+    /// Returns the names of the steps that now hit.
     @discardableResult
     public static func seed(_ caches: [ImportedCache], graph: BuildGraph, store: ContentStore) async throws -> [String] {
         var best: [Int: Candidate] = [:]
@@ -163,7 +164,13 @@ public struct RegistryCacheImporter: Sendable {
         }
         var seeded: [String] = []
         for v in graph.vertices {
-            guard let b = best[v.index], try await store.cachedResult(v.key.id) == nil else { continue }
+            guard let b = best[v.index] else { continue }
+            if let existing = try await store.cachedResult(v.key.id) {
+                // A result whose layers are all here wins; an earlier import (layers still
+                // remote) gives way to a newer one.
+                let lazy = existing.contains { !store.contains($0.digest) }
+                guard lazy, b.time > (existing.last?.createdAt ?? 0) else { continue }
+            }
             if let name = b.source {
                 try await store.addSources(b.chain.map(\.digest), repository: name)
             }

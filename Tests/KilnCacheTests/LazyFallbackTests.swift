@@ -179,6 +179,14 @@ import Testing
                 let chain = try #require(try await store.cachedResult(target.key.id))
                 #expect(chain.last?.source?.hasSuffix("cache/\(expected)") == true, "\(order.map { $0.reference?.name ?? "" })")
             }
+            // An earlier import still remote gives way to a newer one; a local result does not.
+            let store = try ContentStore(root: rig.dir.file("seed-later"))
+            try await RegistryCacheImporter.seed([older], graph: rig.cold, store: store)
+            try await RegistryCacheImporter.seed([newer], graph: rig.cold, store: store)
+            #expect(try await store.cachedResult(target.key.id)?.last?.source?.hasSuffix("cache/newer") == true)
+            let builtHere = try await rig.coldStore.cachedResult(target.key.id)
+            try await RegistryCacheImporter.seed([newer], graph: rig.cold, store: rig.coldStore)
+            #expect(try await rig.coldStore.cachedResult(target.key.id) == builtHere)
         }
     }
 
