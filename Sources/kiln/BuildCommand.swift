@@ -181,22 +181,30 @@ extension Build {
         await withTaskGroup(of: (Int, ImportedCache?).self) { group in
             for (i, source) in sources.enumerated() {
                 group.addTask {
+                    let name: String
+                    switch source {
+                    case .registry(let ref): name = ref.description
+                    case .local(let src, _): name = src
+                    }
+                    // A vertex like BuildKit's; a source that cannot be read is a warning, not an error.
+                    let id = Digest.of(Data("kiln cache import \(i) \(name)".utf8))
+                    let vertexName = "importing cache manifest from \(name)"
+                    let start = Date()
+                    await printer.handle(.vertex(VertexStatus(digest: id, name: vertexName, started: start)))
+                    let cache: ImportedCache?
                     do {
                         switch source {
                         case .registry(let ref):
-                            return (i, try await RegistryCacheImporter(client: client).load(ref))
+                            cache = try await RegistryCacheImporter(client: client).load(ref)
                         case .local(let src, let tag):
-                            return (i, try await RegistryCacheImporter.loadLocal(src, tag: tag, store: store))
+                            cache = try await RegistryCacheImporter.loadLocal(src, tag: tag, store: store)
                         }
                     } catch {
-                        let name: String
-                        switch source {
-                        case .registry(let ref): name = ref.description
-                        case .local(let src, _): name = src
-                        }
                         await printer.handle(.warning(vertex: nil, short: "cannot import cache from \(name): \(error)", detail: []))
-                        return (i, nil)
+                        cache = nil
                     }
+                    await printer.handle(.vertex(VertexStatus(digest: id, name: vertexName, started: start, completed: Date())))
+                    return (i, cache)
                 }
             }
             var loaded = [ImportedCache?](repeating: nil, count: sources.count)

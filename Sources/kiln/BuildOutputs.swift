@@ -85,16 +85,31 @@ struct BuildOutputs: Sendable {
         let (config, data) = (imageConfig, configData)
         return try await withThrowingTaskGroup(of: OutputResults.self) { group in
             if let config, !pushGroups.isEmpty {
-                group.addTask { try await pushImage(chain: chain, config: config, coordinator: coordinator) }
-            }
-            for o in outputs where ["local", "tar", "oci", "docker"].contains(o.type) {
                 group.addTask {
-                    try await writeFile(o, chain: chain, config: data)
+                    try await progress("exporting to image", key: "image") {
+                        try await pushImage(chain: chain, config: config, coordinator: coordinator)
+                    }
+                }
+            }
+            for o in outputs {
+                guard let name = Self.fileOutputNames[o.type] else { continue }
+                group.addTask {
+                    try await progress(name, key: "\(o.type) \(o.attributes["dest"] ?? "")") {
+                        try await writeFile(o, chain: chain, config: data)
+                    }
                     return OutputResults()
                 }
             }
             for target in cacheExports where target != .inline {
-                group.addTask { try await exportCache(target, exporter: cacheExporter) }
+                let (name, key): (String, String)
+                switch target {
+                case .registry(let ref, _): (name, key) = ("exporting cache to registry", ref.description)
+                case .local(let dest, _): (name, key) = ("exporting cache to client directory", dest)
+                case .inline: continue
+                }
+                group.addTask {
+                    try await progress(name, key: key) { try await exportCache(target, exporter: cacheExporter) }
+                }
             }
             for try await r in group {
                 if r.imageDescriptor != nil {
@@ -105,6 +120,32 @@ struct BuildOutputs: Sendable {
             }
             if results.imageDescriptor != nil { results.imageNames = names.joined(separator: ",") }
             return results
+        }
+    }
+
+    /// Vertex names of the file outputs, as BuildKit names them.
+    static let fileOutputNames = [
+        "local": "exporting to client directory", "tar": "exporting to client tarball",
+        "oci": "exporting to oci image format", "docker": "exporting to docker image format",
+    ]
+
+    /// Runs one output as a progress vertex (started, then done or failed), so a long push or
+    /// export is visible. A layer that turned out unfetchable is not shown as a failure: the
+    /// solver warns about it and the outputs run again (a cancelled sibling waits for that too).
+    private func progress<T: Sendable>(_ name: String, key: String, _ body: () async throws -> T) async throws -> T {
+        let id = Digest.of(Data("kiln output \(key)".utf8))
+        let start = Date()
+        await printer.handle(.vertex(VertexStatus(digest: id, name: name, started: start)))
+        do {
+            let result = try await body()
+            await printer.handle(.vertex(VertexStatus(digest: id, name: name, started: start, completed: Date())))
+            return result
+        } catch {
+            // Left open when the outputs are about to run again; they finish it then.
+            if BlobUnavailable.find(in: error) == nil && !(error is CancellationError) {
+                await printer.handle(.vertex(VertexStatus(digest: id, name: name, started: start, completed: Date(), error: "\(error)")))
+            }
+            throw error
         }
     }
 
