@@ -4,7 +4,7 @@
 demo:   ## the main job: local registry, base image, kiln against it
 	scripts/demo.sh
 
-test:   ## unit + integration tests, then the acceptance sections that are done
+test:   ## unit + integration tests, the acceptance suite, then the demo end to end
 	scripts/test.sh
 
 build:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The test command: unit and integration tests (Swift Testing, real registries), then the
-# acceptance sections that are done, against a release build.
+# The test command: unit and integration tests (Swift Testing, real registries), the acceptance
+# suite against a release build, then the demo (the README's main job) end to end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -25,3 +25,7 @@ else
   echo "acceptance suite not found at $SHARED/acceptance (set KILN_SHARED)" >&2
   exit 1
 fi
+
+echo "== demo"
+scripts/demo.sh >.build-demo.log 2>&1 || { tail -30 .build-demo.log >&2; echo "demo failed (full log: .build-demo.log)" >&2; exit 1; }
+tail -2 .build-demo.log
