@@ -235,6 +235,10 @@ extension BuildPlanner {
         if ins.keyword == "COPY", let u = args.first(where: CopyStep.isURL) {
             throw error(ins.line, "COPY \(u): COPY takes no URLs; use ADD")
         }
+        // user:password@ in a URL would end up in cache keys, progress and logs: refused.
+        if args.contains(where: { CopyStep.isURL($0) && (URLComponents(string: $0)?.user != nil) }) {
+            throw error(ins.line, "\(ins.keyword): URLs with credentials (user:password@) are not supported; they would be stored and printed")
+        }
         if let c = ins.flag("checksum") {
             let v = try expand(c, words: words, line: ins.line, lookup)
             guard let d = try? Digest(parsing: v) else { throw error(ins.line, "ADD --checksum=\(v): not a digest (sha256:<64 hex>)") }

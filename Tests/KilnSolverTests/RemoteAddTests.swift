@@ -139,6 +139,10 @@ import Testing
         await #expect(throws: DockerfileError.self) {
             _ = try await Self.build("FROM scratch\nADD https://example.com/repo.git /src\n", root: dir.file("r4"), context: dir.file("ctx"))
         }
+        let leaked = await #expect(throws: DockerfileError.self) {
+            _ = try await Self.build("FROM scratch\nADD http://me:s3cret@127.0.0.1:\(server.port)/dl?id=7 /p\n", root: dir.file("r6"), context: dir.file("ctx"))
+        }
+        #expect(leaked.map { !"\($0)".contains("s3cret") } == true, "the error repeats the password")
         await #expect(throws: (any Error).self) {
             _ = try await Self.build("FROM scratch\nADD \(h)/missing /p\n", root: dir.file("r5"), context: dir.file("ctx"))
         }
