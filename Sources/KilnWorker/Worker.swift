@@ -145,9 +145,7 @@ public struct Worker: VertexExecutor {
                 guard lstat(full, &st) == 0 else { throw WorkerError("\(p): not found") }
                 let isDir = (st.st_mode & S_IFMT) == S_IFDIR
                 if copy.isAdd, copy.unpack ?? true, !isDir, try Self.isArchive(full) {
-                    try copier.makeParents(of: staging + dest + "/.")
-                    let kind = try DetectedCompression.detect(path: full)
-                    try LayerApplier(root: staging + (dest.hasSuffix("/") ? String(dest.dropLast()) : dest)).apply(try kind.decompressing(FileSource(path: full)))
+                    try Self.extract(full, into: dest, staging: staging, copier: copier)
                     continue
                 }
                 let target = isDir ? dest : (intoDirectory ? (dest as NSString).appendingPathComponent((p as NSString).lastPathComponent) : dest)
@@ -155,34 +153,47 @@ public struct Worker: VertexExecutor {
             }
             for (blob, file) in downloads {
                 // A download is one file (mode 0600 unless --chmod), extracted only with --unpack.
+                let copier = FileCopier(sourceRoot: sourceRoot, stagingRoot: staging, owner: owner, chmod: nil, referenceRoot: destRoot) { _ in false }
+                defer { copier.settleParents() }
                 if copy.unpack == true, try Self.isArchive(blob) {
-                    let root = staging + (dest.hasSuffix("/") ? String(dest.dropLast()) : dest)
-                    try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-                    try LayerApplier(root: root).apply(try DetectedCompression.detect(path: blob).decompressing(FileSource(path: blob)))
+                    try Self.extract(blob, into: dest, staging: staging, copier: copier)
                     continue
                 }
                 let target = intoDirectory ? (dest as NSString).appendingPathComponent(file.fileName) : dest
-                let copier = FileCopier(sourceRoot: sourceRoot, stagingRoot: staging, owner: owner, chmod: nil, referenceRoot: destRoot) { _ in false }
-                defer { copier.settleParents() }
-                try copier.makeParents(of: staging + target)
-                try? FileManager.default.removeItem(atPath: staging + target)
-                try FileManager.default.copyItem(atPath: blob, toPath: staging + target)
-                chmod(staging + target, mode_t(copy.chmod ?? 0o600))
-                let o = owner ?? (0, 0)
-                _ = lchown(staging + target, o.uid, o.gid)
+                try Self.placeFile(staging + target, copier: copier, mode: copy.chmod ?? 0o600, owner: owner) { path in
+                    try? FileManager.default.removeItem(atPath: path)
+                    try FileManager.default.copyItem(atPath: blob, toPath: path)
+                }
                 _ = kiln_set_mtime(staging + target, file.modified, 0)
             }
             for h in copy.heredocs {
                 let target = intoDirectory ? (dest as NSString).appendingPathComponent(h.name) : dest
                 let copier = FileCopier(sourceRoot: sourceRoot, stagingRoot: staging, owner: owner, chmod: nil, referenceRoot: destRoot) { _ in false }
                 defer { copier.settleParents() }
-                try copier.makeParents(of: staging + target)
-                try Data(h.content.utf8).write(to: URL(fileURLWithPath: staging + target))
-                chmod(staging + target, mode_t(copy.chmod ?? 0o644))
-                let o = owner ?? (0, 0)
-                _ = lchown(staging + target, o.uid, o.gid)
+                try Self.placeFile(staging + target, copier: copier, mode: copy.chmod ?? 0o644, owner: owner) { path in
+                    try Data(h.content.utf8).write(to: URL(fileURLWithPath: path))
+                }
             }
         }
+    }
+
+    /// Extracts the archive at `path` into `dest` of the staging tree; missing parents are made
+    /// as a copy makes them (settled by `copier`).
+    private static func extract(_ path: String, into dest: String, staging: String, copier: FileCopier) throws {
+        try copier.makeParents(of: staging + dest + "/.")
+        let root = staging + (dest.hasSuffix("/") ? String(dest.dropLast()) : dest)
+        try LayerApplier(root: root).apply(try DetectedCompression.detect(path: path).decompressing(FileSource(path: path)))
+    }
+
+    /// Writes one file at `path` (through `write`) with `mode` and `owner` (root when nil);
+    /// missing parents are made as a copy makes them.
+    private static func placeFile(_ path: String, copier: FileCopier, mode: UInt32, owner: (uid: uid_t, gid: gid_t)?,
+                                  write: (String) throws -> Void) throws {
+        try copier.makeParents(of: path)
+        try write(path)
+        chmod(path, mode_t(mode))
+        let o = owner ?? (0, 0)
+        _ = lchown(path, o.uid, o.gid)
     }
 
     /// Runs `fill` on a fresh staging directory and packs what it made as a layer.

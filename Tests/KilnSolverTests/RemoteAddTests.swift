@@ -99,6 +99,9 @@ import Testing
         #expect(all["d/named.bin"]?.1 == "payload")
         #expect(all["keep/a.tar"]?.0.kind == .regular)
         #expect(all["x/inner.txt"]?.1 == "inside\n")
+        // The directory --unpack creates is made as a copy makes it: deterministic mtime, root-owned.
+        let unpackedDir = try #require(all.first { $0.key == "x" || $0.key == "x/" }?.value.0)
+        #expect(unpackedDir.mtime == 0 && unpackedDir.uid == 0)
 
         // Unchanged: the server is only asked (304), nothing is sent again, everything hits.
         let bodiesBefore = files.helloBodies.withLock { $0 }
