@@ -47,6 +47,27 @@ public protocol ProgressPrinter: Sendable {
     func finish() async
 }
 
+/// Reports `body` as the vertex `name`: started, then completed, with the error when `body`
+/// throws — unless `leaveOpen` says the work will run again and finish the vertex then.
+/// For work that is not a build step (downloads, cache imports, outputs).
+public func reportingVertex<T: Sendable, E: Error>(
+    _ name: String, id: Digest, report: (ProgressEvent) async -> Void,
+    leaveOpen: (E) -> Bool = { _ in false }, _ body: () async throws(E) -> T
+) async throws(E) -> T {
+    let start = Date()
+    await report(.vertex(VertexStatus(digest: id, name: name, started: start)))
+    do {
+        let result = try await body()
+        await report(.vertex(VertexStatus(digest: id, name: name, started: start, completed: Date())))
+        return result
+    } catch {
+        if !leaveOpen(error) {
+            await report(.vertex(VertexStatus(digest: id, name: name, started: start, completed: Date(), error: "\(error)")))
+        }
+        throw error
+    }
+}
+
 /// The `--progress` modes.
 public enum ProgressMode: String, Sendable, CaseIterable {
     /// tty when stderr is a terminal, else plain.

@@ -38,17 +38,7 @@ public struct RemoteSources: Sendable {
             for u in urls {
                 if running >= 3, let (url, file) = try await group.next() { files[url] = file; running -= 1 }
                 group.addTask {
-                    let id = Digest.of(Data(u.utf8))
-                    let start = Date()
-                    await report(.vertex(VertexStatus(digest: id, name: u, started: start)))
-                    do {
-                        let file = try await self.download(u)
-                        await report(.vertex(VertexStatus(digest: id, name: u, started: start, completed: Date())))
-                        return (u, file)
-                    } catch {
-                        await report(.vertex(VertexStatus(digest: id, name: u, started: start, completed: Date(), error: "\(error)")))
-                        throw error
-                    }
+                    (u, try await reportingVertex(u, id: Digest.of(Data(u.utf8)), report: report) { try await self.download(u) })
                 }
                 running += 1
             }

@@ -188,22 +188,20 @@ extension Build {
                     }
                     // A vertex like BuildKit's; a source that cannot be read is a warning, not an error.
                     let id = Digest.of(Data("kiln cache import \(i) \(name)".utf8))
-                    let vertexName = "importing cache manifest from \(name)"
-                    let start = Date()
-                    await printer.handle(.vertex(VertexStatus(digest: id, name: vertexName, started: start)))
-                    let cache: ImportedCache?
-                    do {
-                        switch source {
-                        case .registry(let ref):
-                            cache = try await RegistryCacheImporter(client: client).load(ref)
-                        case .local(let src, let tag):
-                            cache = try await RegistryCacheImporter.loadLocal(src, tag: tag, store: store)
+                    let cache = await reportingVertex("importing cache manifest from \(name)", id: id, report: { await printer.handle($0) }) {
+                        () async -> ImportedCache? in
+                        do {
+                            switch source {
+                            case .registry(let ref):
+                                return try await RegistryCacheImporter(client: client).load(ref)
+                            case .local(let src, let tag):
+                                return try await RegistryCacheImporter.loadLocal(src, tag: tag, store: store)
+                            }
+                        } catch {
+                            await printer.handle(.warning(vertex: nil, short: "cannot import cache from \(name): \(error)", detail: []))
+                            return nil
                         }
-                    } catch {
-                        await printer.handle(.warning(vertex: nil, short: "cannot import cache from \(name): \(error)", detail: []))
-                        cache = nil
                     }
-                    await printer.handle(.vertex(VertexStatus(digest: id, name: vertexName, started: start, completed: Date())))
                     return (i, cache)
                 }
             }

@@ -129,24 +129,12 @@ struct BuildOutputs: Sendable {
         "oci": "exporting to oci image format", "docker": "exporting to docker image format",
     ]
 
-    /// Runs one output as a progress vertex (started, then done or failed), so a long push or
-    /// export is visible. A layer that turned out unfetchable is not shown as a failure: the
-    /// solver warns about it and the outputs run again (a cancelled sibling waits for that too).
+    /// Runs one output as a progress vertex, so a long push or export is visible. A layer that
+    /// turned out unfetchable is not shown as a failure: the solver warns about it and the
+    /// outputs run again (a cancelled sibling waits for that too).
     private func progress<T: Sendable>(_ name: String, key: String, _ body: () async throws -> T) async throws -> T {
-        let id = Digest.of(Data("kiln output \(key)".utf8))
-        let start = Date()
-        await printer.handle(.vertex(VertexStatus(digest: id, name: name, started: start)))
-        do {
-            let result = try await body()
-            await printer.handle(.vertex(VertexStatus(digest: id, name: name, started: start, completed: Date())))
-            return result
-        } catch {
-            // Left open when the outputs are about to run again; they finish it then.
-            if BlobUnavailable.find(in: error) == nil && !(error is CancellationError) {
-                await printer.handle(.vertex(VertexStatus(digest: id, name: name, started: start, completed: Date(), error: "\(error)")))
-            }
-            throw error
-        }
+        try await reportingVertex(name, id: Digest.of(Data("kiln output \(key)".utf8)), report: { await printer.handle($0) },
+                                  leaveOpen: { BlobUnavailable.find(in: $0) != nil || $0 is CancellationError }, body)
     }
 
     private func pushImage(chain: [CachedLayer], config: ImageConfig, coordinator: BlobPushCoordinator) async throws -> OutputResults {
