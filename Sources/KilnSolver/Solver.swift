@@ -39,7 +39,7 @@ public actor Solver {
     /// Chains of finished vertices, to know which hold a blob that turned out unfetchable.
     private var chains: [Int: [CachedLayer]] = [:]
     /// Unfetchable blobs whose results are being or were forgotten in the store.
-    private var invalidations: [Digest: Task<Void, any Error>] = [:]
+    private var invalidations: [Digest: Task<[Digest], any Error>] = [:]
     /// Unfetchable blobs outputs have recovered from.
     private var exportRetries: Set<Digest> = []
     private let limiter: Limiter
@@ -148,10 +148,10 @@ public actor Solver {
             if case .image(let img) = v.op, img.layers.contains(where: { $0.digest == d }) { return false }
         }
         if let running = invalidations[d] {
-            try await running.value
+            _ = try await running.value
         } else {
             let task = Task { [store] in try await store.removeResults(needing: d) }
-            invalidations[d] = Task { _ = try await task.value }
+            invalidations[d] = task
             _ = try await task.value
             await report(.warning(vertex: nil, short: "\(missing); running the steps that made it again (\(step) needs it)", detail: []))
         }
