@@ -71,16 +71,32 @@ import Testing
         return out
     }
 
+    /// A registry holding the busybox base, a temporary directory with a context directory.
+    struct Rig {
+        /// The registry (stopped when released).
+        let registry: TestRegistry
+        /// The test's directory, holding the context directory.
+        let dir: TemporaryDirectory
+        /// The base image reference.
+        let base: String
+    }
+
+    static func busyboxRig(context: String = "ctx") async throws -> Rig {
+        let registry = try await TestRegistry()
+        let dir = try TemporaryDirectory()
+        let base = try await withClient { try await pushBusybox($0, host: registry.host, dir: dir) }
+        try FileManager.default.createDirectory(atPath: dir.file(context), withIntermediateDirectories: true)
+        return Rig(registry: registry, dir: dir, base: base)
+    }
+
     static func mountsUnder(_ path: String) -> [String] {
         ((try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? "").split(separator: "\n")
             .map { $0.split(separator: " ")[4] }.filter { $0.hasPrefix(path) }.map(String.init)
     }
 
     @Test func createsModifiesAndDeletesWithWhiteoutsAsANamedUserWithEnvAndWorkdir() async throws {
-        let registry = try await TestRegistry()
-        let dir = try TemporaryDirectory()
-        let base = try await withClient { try await Self.pushBusybox($0, host: registry.host, dir: dir) }
-        try FileManager.default.createDirectory(atPath: dir.file("ctx"), withIntermediateDirectories: true)
+        let rig = try await Self.busyboxRig()
+        let (dir, base) = (rig.dir, rig.base)
         let dockerfile = """
         ARG BASE
         FROM ${BASE}
@@ -111,10 +127,8 @@ import Testing
     }
 
     @Test func networkNoneHasOnlyLoopback() async throws {
-        let registry = try await TestRegistry()
-        let dir = try TemporaryDirectory()
-        let base = try await withClient { try await Self.pushBusybox($0, host: registry.host, dir: dir) }
-        try FileManager.default.createDirectory(atPath: dir.file("ctx"), withIntermediateDirectories: true)
+        let rig = try await Self.busyboxRig()
+        let (dir, base) = (rig.dir, rig.base)
         let (_, logs) = try await Self.build("""
         ARG BASE
         FROM ${BASE}
@@ -126,10 +140,8 @@ import Testing
     }
 
     @Test func aFailingRunReportsItsExitCodeAndLeavesNothingBehind() async throws {
-        let registry = try await TestRegistry()
-        let dir = try TemporaryDirectory()
-        let base = try await withClient { try await Self.pushBusybox($0, host: registry.host, dir: dir) }
-        try FileManager.default.createDirectory(atPath: dir.file("ctx"), withIntermediateDirectories: true)
+        let rig = try await Self.busyboxRig()
+        let (dir, base) = (rig.dir, rig.base)
         do {
             _ = try await Self.build("ARG BASE\nFROM ${BASE}\nRUN echo last words && exit 3\n", base: base,
                                      root: dir.file("state"), context: dir.file("ctx"))
@@ -148,10 +160,8 @@ import Testing
     }
 
     @Test func cacheMountsPersistAndStayOutOfLayers() async throws {
-        let registry = try await TestRegistry()
-        let dir = try TemporaryDirectory()
-        let base = try await withClient { try await Self.pushBusybox($0, host: registry.host, dir: dir) }
-        try FileManager.default.createDirectory(atPath: dir.file("ctx"), withIntermediateDirectories: true)
+        let rig = try await Self.busyboxRig()
+        let (dir, base) = (rig.dir, rig.base)
         let dockerfile = """
         ARG BASE
         FROM ${BASE}
@@ -169,10 +179,8 @@ import Testing
     }
 
     @Test func secretsAreNeverStoredKeyedOrLogged() async throws {
-        let registry = try await TestRegistry()
-        let dir = try TemporaryDirectory()
-        let base = try await withClient { try await Self.pushBusybox($0, host: registry.host, dir: dir) }
-        try FileManager.default.createDirectory(atPath: dir.file("ctx"), withIntermediateDirectories: true)
+        let rig = try await Self.busyboxRig()
+        let (dir, base) = (rig.dir, rig.base)
         let secretValue = "s3cr3t-\(UUID().uuidString)"
         try secretValue.write(toFile: dir.file("token"), atomically: true, encoding: .utf8)
         let dockerfile = """
@@ -196,10 +204,8 @@ import Testing
     }
 
     @Test func bindMountContentIsPartOfTheKey() async throws {
-        let registry = try await TestRegistry()
-        let dir = try TemporaryDirectory()
-        let base = try await withClient { try await Self.pushBusybox($0, host: registry.host, dir: dir) }
-        try FileManager.default.createDirectory(atPath: dir.file("ctx/conf"), withIntermediateDirectories: true)
+        let rig = try await Self.busyboxRig(context: "ctx/conf")
+        let (dir, base) = (rig.dir, rig.base)
         try "v1\n".write(toFile: dir.file("ctx/conf/value"), atomically: true, encoding: .utf8)
         let dockerfile = """
         ARG BASE
