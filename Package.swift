@@ -11,6 +11,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "kiln", targets: ["kiln"]),
+        .library(name: "KilnSystem", targets: ["KilnSystem"]),
         .library(name: "KilnOCI", targets: ["KilnOCI"]),
         .library(name: "KilnRegistry", targets: ["KilnRegistry"]),
         .library(name: "KilnArchive", targets: ["KilnArchive"]),
@@ -41,6 +42,7 @@ let package = Package(
             name: "KilnRegistry",
             dependencies: [
                 "KilnOCI",
+                "KilnSystem",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -57,13 +59,18 @@ let package = Package(
         .systemLibrary(name: "CZstd", path: "Sources/CZstd"),
         .target(name: "CKilnSys"),
         .target(
+            name: "KilnSystem",
+            dependencies: ["CKilnSys"],
+            swiftSettings: strict
+        ),
+        .target(
             name: "KilnArchive",
-            dependencies: ["KilnOCI", "CZlib", "CZstd", "CKilnSys"],
+            dependencies: ["KilnOCI", "KilnSystem", "CZlib", "CZstd", "CKilnSys"],
             swiftSettings: strict
         ),
         .target(
             name: "KilnDockerfile",
-            dependencies: ["KilnOCI"],
+            dependencies: ["KilnOCI", "KilnSystem"],
             swiftSettings: strict
         ),
         .target(
@@ -150,6 +157,11 @@ let package = Package(
         .testTarget(
             name: "KilnStoreTests",
             dependencies: ["KilnStore", "KilnArchive", "KilnOCI", "KilnTestSupport"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "KilnSystemTests",
+            dependencies: ["KilnSystem", "KilnTestSupport"],
             swiftSettings: strict
         ),
         .testTarget(

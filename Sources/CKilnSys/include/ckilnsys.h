@@ -11,4 +11,10 @@ unsigned int kiln_minor(dev_t dev);
 dev_t kiln_makedev(unsigned int major, unsigned int minor);
 /* utimensat with AT_SYMLINK_NOFOLLOW: sets atime and mtime to (sec, nsec). */
 int kiln_set_mtime(const char *path, long long sec, long nsec);
+/* O_PATH (Linux; glibc hides it without _GNU_SOURCE). */
+#define KILN_O_PATH 0x200000
+/* openat2(2) with RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS (| RESOLVE_NO_XDEV when no_xdev):
+   `path` is resolved as if `root_fd` were "/". Returns the fd, or -1 with errno (ENOSYS when
+   the kernel lacks openat2). */
+int kiln_openat_in_root(int root_fd, const char *path, int flags, int no_xdev);
 #endif
