@@ -75,12 +75,12 @@ let package = Package(
         ),
         .target(
             name: "KilnSolver",
-            dependencies: ["KilnOCI", "KilnArchive", "KilnDockerfile", "KilnStore"],
+            dependencies: ["KilnOCI", "KilnSystem", "KilnArchive", "KilnDockerfile", "KilnStore"],
             swiftSettings: strict
         ),
         .target(
             name: "KilnWorker",
-            dependencies: ["KilnOCI", "KilnArchive", "KilnDockerfile", "KilnStore", "KilnSolver", "KilnRegistry", "CKilnSys"],
+            dependencies: ["KilnOCI", "KilnSystem", "KilnArchive", "KilnDockerfile", "KilnStore", "KilnSolver", "KilnRegistry", "CKilnSys"],
             swiftSettings: strict
         ),
         .target(
@@ -95,7 +95,7 @@ let package = Package(
         ),
         .target(
             name: "KilnStore",
-            dependencies: ["KilnOCI", "KilnArchive", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["KilnOCI", "KilnSystem", "KilnArchive", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict
         ),
         .executableTarget(

@@ -1,4 +1,5 @@
 import CKilnSys
+import KilnSystem
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -78,22 +79,10 @@ func readXattr(_ path: String, _ name: String) -> [UInt8]? {
 }
 
 func readLink(_ path: String) throws -> String {
-    var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-    let n = readlink(path, &buf, buf.count - 1)
-    guard n >= 0 else { throw ArchiveError.io(path: path, operation: "readlink", errno: errno) }
-    return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    do { return try HostFiles.readLink(path) } catch { throw ArchiveError.io(path: path, operation: "readlink", errno: error.code) }
 }
 
 /// Names in a directory, sorted bytewise (`.` and `..` excluded).
 func listDirectory(_ path: String) throws -> [String] {
-    guard let dir = opendir(path) else { throw ArchiveError.io(path: path, operation: "opendir", errno: errno) }
-    defer { closedir(dir) }
-    var names: [String] = []
-    while let ent = readdir(dir) {
-        let name = withUnsafePointer(to: ent.pointee.d_name) { p in
-            p.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-        }
-        if name != "." && name != ".." { names.append(name) }
-    }
-    return names.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+    do { return try HostFiles.list(path) } catch { throw ArchiveError.io(path: path, operation: "opendir", errno: error.code) }
 }

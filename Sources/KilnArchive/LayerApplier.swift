@@ -1,4 +1,5 @@
 import CKilnSys
+import KilnSystem
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -139,42 +140,20 @@ public struct LayerApplier {
         return out
     }
 
-    /// The host path of `components` under the root, following symlinks as if the root were `/`.
+    /// The host path of `components` under the root, following symlinks as if the root were
+    /// `/` (``RootedDirectory``); missing directories are made (0755) when `createMissing`.
     func resolve(_ components: [String], createMissing: Bool) throws -> String {
-        var resolved: [String] = []
-        var queue = components[...]
-        var hops = 0
-        while let c = queue.first {
-            queue = queue.dropFirst()
-            if c == "." || c.isEmpty { continue }
-            if c == ".." {
-                _ = resolved.popLast()
-                continue
-            }
-            let candidate = root + "/" + (resolved + [c]).joined(separator: "/")
-            var st = stat()
-            if lstat(candidate, &st) != 0 {
-                guard errno == ENOENT, createMissing else {
-                    throw ArchiveError.io(path: candidate, operation: "lstat", errno: errno)
-                }
-                guard mkdir(candidate, 0o755) == 0 else { throw ArchiveError.io(path: candidate, operation: "mkdir", errno: errno) }
-                resolved.append(c)
-                continue
-            }
-            switch st.st_mode & S_IFMT {
-            case S_IFLNK:
-                hops += 1
-                guard hops <= 40 else { throw ArchiveError.unsafeEntry(path: components.joined(separator: "/"), reason: "too many symlinks") }
-                let target = try readLink(candidate)
-                if target.hasPrefix("/") { resolved = [] }
-                queue = target.split(separator: "/").map(String.init)[...] + queue
-            case S_IFDIR:
-                resolved.append(c)
-            default:
-                throw ArchiveError.unsafeEntry(path: components.joined(separator: "/"), reason: "'\(c)' is not a directory")
-            }
+        let path = components.joined(separator: "/")
+        let rooted = RootedDirectory(root)
+        do {
+            return createMissing ? try rooted.makeDirectories(path) : try rooted.resolve(path)
+        } catch .tooManyLinks {
+            throw ArchiveError.unsafeEntry(path: path, reason: "too many symlinks")
+        } catch .notFound, .io(_, "mkdir", ENOTDIR) {
+            throw ArchiveError.unsafeEntry(path: path, reason: "a parent is not a directory")
+        } catch {
+            throw ArchiveError.io(path: FSPath.under(root, path), operation: "resolve", errno: error.code)
         }
-        return resolved.isEmpty ? root : root + "/" + resolved.joined(separator: "/")
     }
 
     private func removeAll(_ path: String) throws {

@@ -1,5 +1,6 @@
 import Foundation
 import KilnOCI
+import KilnSystem
 
 extension BuildPlanner {
     /// Variables visible inside a stage: ENV (image's and the stage's) over declared ARGs.
@@ -105,11 +106,13 @@ extension BuildPlanner {
             case "COPY", "ADD":
                 var c = try copyStep(ins, words: words, lookup: lookup, stage: stage, raw: raw)
                 c.workdir = workdir
+                // An image named by --from is resolved like a FROM image (its config is not used).
+                if case .image(let ref) = c.from { _ = try await imageConfig(ref, platform) }
                 kind = .copy(c)
             case "WORKDIR":
                 let path = try expand(ins.arguments, words: words, line: ins.line, lookup)
                 guard !path.isEmpty else { throw error(ins.line, "WORKDIR requires exactly one argument") }
-                workdir = path.hasPrefix("/") ? path : (workdir as NSString).appendingPathComponent(path)
+                workdir = FSPath.join(workdir, path)
                 kind = .workdir(workdir)
             case "USER":
                 let u = try expand(ins.arguments, words: words, line: ins.line, lookup)

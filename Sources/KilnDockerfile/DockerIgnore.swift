@@ -1,4 +1,5 @@
 import Foundation
+import KilnSystem
 
 /// `.dockerignore` rules: one pattern a line, `#` comments, `!` exceptions, `*`, `?`, `[…]`
 /// and `**` (any number of directories). The last matching rule wins; a path is also excluded
@@ -33,8 +34,8 @@ public struct DockerIgnore: Sendable {
 
     /// Reads `DIR/.dockerignore` (or `DIR/<dockerfile>.dockerignore` first, as BuildKit does).
     public init(contextDirectory: String, dockerfileName: String = "Dockerfile") {
-        let specific = (contextDirectory as NSString).appendingPathComponent(dockerfileName + ".dockerignore")
-        let generic = (contextDirectory as NSString).appendingPathComponent(".dockerignore")
+        let specific = FSPath.under(contextDirectory, dockerfileName + ".dockerignore")
+        let generic = FSPath.under(contextDirectory, ".dockerignore")
         if let t = try? String(contentsOfFile: specific, encoding: .utf8) {
             self.init(parsing: t)
         } else if let t = try? String(contentsOfFile: generic, encoding: .utf8) {

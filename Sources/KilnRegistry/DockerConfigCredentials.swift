@@ -1,4 +1,5 @@
 import Foundation
+import KilnSystem
 
 /// Credentials from Docker's client configuration: `$DOCKER_CONFIG/config.json` (default
 /// `~/.docker/config.json`) with `auths`, `credHelpers` and `credsStore`, as `docker login` writes it.
@@ -11,7 +12,7 @@ public struct DockerConfigCredentials: CredentialProvider {
     public init(directory: String? = nil, helperSearchPath: String? = nil) {
         let env = ProcessInfo.processInfo.environment
         let dir = directory ?? env["DOCKER_CONFIG"] ?? ((env["HOME"] ?? NSHomeDirectory()) + "/.docker")
-        self.configPath = (dir as NSString).appendingPathComponent("config.json")
+        self.configPath = FSPath.under(dir, "config.json")
         self.helperSearchPath = helperSearchPath
     }
 

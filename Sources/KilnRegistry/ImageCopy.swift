@@ -1,5 +1,6 @@
 import Foundation
 import KilnOCI
+import KilnSystem
 
 /// Copies an image or an index, with every blob it references, from one reference to another.
 ///
@@ -46,7 +47,7 @@ public struct ImageCopy: Sendable {
 
     /// Runs the copy with `client`.
     public func run(with client: RegistryClient) async throws(RegistryError) -> Report {
-        let scratch = (temporaryDirectory as NSString).appendingPathComponent("kiln-copy-\(UUID().uuidString)")
+        let scratch = FSPath.under(temporaryDirectory, "kiln-copy-\(UUID().uuidString)")
         do {
             try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
         } catch {
@@ -143,7 +144,7 @@ public struct ImageCopy: Sendable {
             case .session(let location): session = location
             }
         }
-        let file = (scratch as NSString).appendingPathComponent(blob.digest.encoded)
+        let file = FSPath.under(scratch, blob.digest.encoded)
         try await client.fetchBlob(blob, from: source, to: file)
         defer { try? FileManager.default.removeItem(atPath: file) }
         try await client.uploadFile(blob, path: file, to: destination, location: session)

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import KilnOCI
+import KilnSystem
 import NIOCore
 import NIOFileSystem
 import NIOHTTP1
@@ -104,13 +105,13 @@ extension RegistryClient {
             for part in d.split(separator: ";") {
                 let kv = part.trimmingCharacters(in: .whitespaces).split(separator: "=", maxSplits: 1)
                 guard kv.count == 2, kv[0].lowercased() == "filename" else { continue }
-                let name = (String(kv[1]).trimmingCharacters(in: CharacterSet(charactersIn: "\"")) as NSString).lastPathComponent
+                let name = FSPath.base(String(kv[1]).trimmingCharacters(in: CharacterSet(charactersIn: "\"")))
                 if !name.isEmpty, name != ".", name != ".." { return name }
             }
         }
         let path = URL(string: url)?.path ?? ""
-        let last = (path as NSString).lastPathComponent
-        return last.isEmpty || last == "/" ? "index.html" : last
+        let last = FSPath.base(path)
+        return last.isEmpty ? "index.html" : last
     }
 
     /// An RFC 7231 date (`Sun, 06 Nov 1994 08:49:37 GMT`) as seconds since the epoch.

@@ -1,4 +1,5 @@
 import Foundation
+import KilnSystem
 
 /// How a ``RegistryClient`` reaches registries: transport security per host, retries, bounds.
 public struct RegistryConfiguration: Sendable {
@@ -36,7 +37,7 @@ public struct RegistryConfiguration: Sendable {
         var files = extraCAFiles
         if let dir = certsDirectory, let hosts = try? FileManager.default.contentsOfDirectory(atPath: dir) {
             for host in hosts.sorted() {
-                let ca = (dir as NSString).appendingPathComponent("\(host)/ca.crt")
+                let ca = FSPath.under(dir, "\(host)/ca.crt")
                 if FileManager.default.fileExists(atPath: ca) { files.append(ca) }
             }
         }
@@ -45,7 +46,7 @@ public struct RegistryConfiguration: Sendable {
 
     private func hasCertsDirCA(_ host: String) -> Bool {
         guard let dir = certsDirectory else { return false }
-        return FileManager.default.fileExists(atPath: (dir as NSString).appendingPathComponent("\(host)/ca.crt"))
+        return FileManager.default.fileExists(atPath: FSPath.under(dir, "\(host)/ca.crt"))
     }
 
     /// The host name without a port (and without IPv6 brackets).

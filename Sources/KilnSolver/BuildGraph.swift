@@ -2,6 +2,7 @@ import Foundation
 import KilnArchive
 import KilnDockerfile
 import KilnOCI
+import KilnSystem
 
 /// A base image as resolved from its registry.
 public struct ResolvedImage: Sendable, Hashable {
@@ -61,8 +62,9 @@ public enum VertexOp: Sendable {
     case image(ResolvedImage)
     /// A RUN.
     case exec(RunStep)
-    /// A COPY/ADD; `paths` are the resolved source paths (relative to the context or the source root).
-    case copy(CopyStep, paths: [String])
+    /// A COPY/ADD; `paths` are its sources, resolved in the context (stage and image sources
+    /// are resolved by the worker, inside that filesystem).
+    case copy(CopyStep, paths: [CopySource])
     /// WORKDIR's directory creation.
     case mkdir(String, user: String)
 }
@@ -200,7 +202,8 @@ public struct GraphBuilder: Sendable {
                             let filter = CopyFilter(ignore: ignore, exclude: [])
                             let content: Digest
                             do {
-                                content = try ContentChecksum.digest(root: contextDirectory, paths: [source]) { filter.excludes($0, under: $1) }
+                                let resolved = try RootedDirectory(contextDirectory).resolveRelative(source)
+                                content = try ContentChecksum.digest(root: contextDirectory, paths: [resolved]) { filter.excludes($0, under: $1) }
                             } catch {
                                 throw GraphError(description: "\(name): bind mount source \(source.isEmpty ? "." : source): \(error)")
                             }
@@ -218,8 +221,10 @@ public struct GraphBuilder: Sendable {
                     vertices.append(Vertex(index: vertices.count, name: name, op: .mkdir(path, user: step.user), inputs: state.map { [$0] } ?? [],
                                            key: key, alternativeKeys: []))
                 case .copy(let copy):
+                    var imageIndex: Int?
+                    if case .image(let ref) = copy.from { imageIndex = try imageVertex(ref, name: name) }
                     let (sourceInput, sourceVertex, paths) = try copySource(copy, step: name, stageResults: stageResults,
-                                                                            vertices: &vertices, roots: &contentRoots, imageVertex: imageVertex)
+                                                                            vertices: vertices, roots: &contentRoots, image: imageIndex)
                     struct CopyDef: Encodable {
                         var type = "kiln.file.copy.v0"
                         var add: Bool
@@ -235,9 +240,9 @@ public struct GraphBuilder: Sendable {
                         var unpack: Bool?
                     }
                     let dest = copy.destination.hasPrefix("/") ? copy.destination
-                        : (copy.workdir as NSString).appendingPathComponent(copy.destination) + (copy.destination.hasSuffix("/") ? "/" : "")
+                        : FSPath.join(copy.workdir, copy.destination) + (copy.destination.hasSuffix("/") ? "/" : "")
                     let def = CopyDef(
-                        add: copy.isAdd, sources: copy.sources.map { ($0 as NSString).lastPathComponent },
+                        add: copy.isAdd, sources: copy.sources.map(FSPath.base),
                         heredocs: copy.heredocs.map { "\($0.name)\u{0}\($0.content)" }, destination: dest, chown: copy.chown ?? "",
                         chmod: copy.chmod.map { String($0, radix: 8) } ?? "", link: copy.link, exclude: copy.exclude,
                         platform: stage.platform.description, unpack: copy.unpack)
@@ -258,23 +263,25 @@ public struct GraphBuilder: Sendable {
     }
 
     /// The key input for a COPY's sources, the vertex they come from (nil for the context),
-    /// and the resolved source paths.
+    /// and the sources (resolved in the context; as written for stages and images).
     private func copySource(
-        _ copy: CopyStep, step: String, stageResults: [Int: Int], vertices: inout [Vertex],
-        roots: inout [Digest: CacheKey], imageVertex: (String, String) throws -> Int
-    ) throws -> (KeyInput?, Int?, [String]) {
+        _ copy: CopyStep, step: String, stageResults: [Int: Int], vertices: [Vertex],
+        roots: inout [Digest: CacheKey], image: Int?
+    ) throws -> (KeyInput?, Int?, [CopySource]) {
+        let written = copy.sources.filter { !CopyStep.isURL($0) }.map(DockerIgnore.clean)
         switch copy.from {
         case .context:
             guard !copy.sources.isEmpty else { return (nil, nil, []) }  // heredoc-only COPY
             let local = copy.sources.filter { !CopyStep.isURL($0) }
             let urls = copy.sources.filter(CopyStep.isURL)
-            let paths = local.isEmpty ? [] : try resolveContextSources(local, step: step)
+            let sources = local.isEmpty ? [] : try SourceResolver(root: contextDirectory, ignore: ignore).resolve(local, step: step)
             let filter = CopyFilter(ignore: ignore, exclude: copy.exclude)
             var content: Digest
             do {
-                content = local.isEmpty ? Definition.digest(["no-context"]) : try ContentChecksum.digest(root: contextDirectory, paths: paths) { rel, source in
-                    filter.excludes(rel, under: source)
-                }
+                content = local.isEmpty ? Definition.digest(["no-context"])
+                    : try ContentChecksum.digest(root: contextDirectory, paths: sources.map(\.path)) { rel, source in
+                        filter.excludes(rel, under: source)
+                    }
             } catch {
                 throw GraphError(description: "\(step): cannot read context: \(error)")
             }
@@ -289,68 +296,19 @@ public struct GraphBuilder: Sendable {
             }
             let root = CacheKey.contentRoot(content)
             roots[root.id] = root
-            return (KeyInput(link: root.id, selector: Definition.selector(paths + urls)), nil, paths)
+            return (KeyInput(link: root.id, selector: Definition.selector(written + urls)), nil, sources)
         case .stage(let i):
-            let paths = copy.sources.map(Self.cleanSource)
+            let sources = written.map { CopySource(name: FSPath.base($0), path: $0) }
             guard let v = stageResults[i] else {
                 // Copying from an empty scratch stage: nothing to read, the selector still names the paths.
-                return (KeyInput(link: Definition.digest(["empty-stage"]), selector: Definition.selector(paths)), nil, paths)
+                return (KeyInput(link: Definition.digest(["empty-stage"]), selector: Definition.selector(written)), nil, sources)
             }
-            return (KeyInput(link: vertices[v].key.id, selector: Definition.selector(paths)), v, paths)
+            return (KeyInput(link: vertices[v].key.id, selector: Definition.selector(written)), v, sources)
         case .image(let ref):
-            let v = try imageVertex(ref, step)
-            let paths = copy.sources.map(Self.cleanSource)
-            return (KeyInput(link: vertices[v].key.id, selector: Definition.selector(paths)), v, paths)
+            guard let v = image else { throw GraphError(description: "\(step): image \(ref) has no vertex") }
+            let sources = written.map { CopySource(name: FSPath.base($0), path: $0) }
+            return (KeyInput(link: vertices[v].key.id, selector: Definition.selector(written)), v, sources)
         }
-    }
-
-    static func cleanSource(_ s: String) -> String { DockerIgnore.clean(s) }
-
-    /// Context-relative paths for COPY sources, wildcards expanded, `.dockerignore` applied.
-    func resolveContextSources(_ sources: [String], step: String) throws -> [String] {
-        var out: [String] = []
-        for raw in sources {
-            let clean = Self.cleanSource(raw)
-            if raw.split(separator: "/").contains("..") && clean.isEmpty && raw != "." {
-                throw GraphError(description: "\(step): source \(raw) is outside the build context")
-            }
-            if clean.contains(where: { "*?[".contains($0) }) {
-                let matches = try glob(clean)
-                guard !matches.isEmpty else { throw GraphError(description: "\(step): no source files were specified (\(raw) matches nothing)") }
-                out.append(contentsOf: matches)
-                continue
-            }
-            let full = clean.isEmpty ? contextDirectory : contextDirectory + "/" + clean
-            var st = stat()
-            guard lstat(full, &st) == 0, clean.isEmpty || !ignore.excludes(clean) else {
-                throw GraphError(description: "\(step): \(raw): not found in the build context")
-            }
-            out.append(clean)
-        }
-        return out
-    }
-
-    private func glob(_ pattern: String) throws -> [String] {
-        let parts = pattern.split(separator: "/").map(String.init)
-        var current = [""]
-        for (i, part) in parts.enumerated() {
-            var next: [String] = []
-            for base in current {
-                let dir = base.isEmpty ? contextDirectory : contextDirectory + "/" + base
-                let names = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).sorted()
-                for n in names where DockerIgnore.glob(Array(part), Array(n)) {
-                    let rel = base.isEmpty ? n : base + "/" + n
-                    if ignore.excludes(rel) { continue }
-                    if i < parts.count - 1 {
-                        var isDir: ObjCBool = false
-                        guard FileManager.default.fileExists(atPath: contextDirectory + "/" + rel, isDirectory: &isDir), isDir.boolValue else { continue }
-                    }
-                    next.append(rel)
-                }
-            }
-            current = next
-        }
-        return current
     }
 }
 

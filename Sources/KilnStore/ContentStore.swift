@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import KilnArchive
 import KilnOCI
+import KilnSystem
 
 /// Blobs by digest under a state directory, with their metadata in SQLite.
 ///
@@ -148,7 +149,7 @@ public final class ContentStore: Sendable {
                 guard rename(ingestPath, final) == 0 else {
                     throw StoreError.io(path: final, reason: String(cString: strerror(errno)))
                 }
-                Self.syncDirectory((final as NSString).deletingLastPathComponent)
+                Self.syncDirectory(FSPath.parent(final))
             }
             return Int64(st.st_size)
         }

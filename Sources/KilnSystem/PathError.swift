@@ -10,6 +10,16 @@ public enum PathError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Resolution left the root (cannot happen with a correct kernel; checked anyway).
     case escapes(path: String)
 
+    /// The `errno` closest to the failure.
+    public var code: Int32 {
+        switch self {
+        case .notFound: ENOENT
+        case .tooManyLinks: ELOOP
+        case .io(_, _, let e): e
+        case .escapes: EXDEV
+        }
+    }
+
     /// One line naming the path.
     public var description: String {
         switch self {

@@ -55,6 +55,14 @@ public struct RootedDirectory: Sendable {
         return host == root ? "" : String(host.dropFirst(root == "/" ? 1 : root.count + 1))
     }
 
+    /// `path` relative to the root, its existing part resolved (symlinks followed inside the
+    /// root, a dangling one leading to its target) and the missing rest kept as written: where
+    /// something written at `path` lands. Nothing is created.
+    public func resolveAllowingMissing(_ path: String) throws(PathError) -> String {
+        let host = try walk(path, followFinal: true, creating: true) { _ throws(PathError) in }
+        return host == root ? "" : String(host.dropFirst(root == "/" ? 1 : root.count + 1))
+    }
+
     /// Opens `path` inside the root with `open(2)` `flags` (`O_NOFOLLOW` applies to the last
     /// component only). The caller closes the descriptor.
     public func open(_ path: String, flags: Int32, mode: mode_t = 0) throws(PathError) -> Int32 {

@@ -4,6 +4,7 @@ import KilnArchive
 import KilnDockerfile
 import KilnOCI
 import KilnStore
+import KilnSystem
 
 /// Runs a RUN step with runc on an overlayfs snapshot (or, where overlay cannot be mounted, on
 /// a copy) and returns the change as a layer tar written by `pack`.
@@ -37,8 +38,8 @@ struct ExecRunner {
             try await ProcessRunnerLite.run(["cp", "-a", lower + "/.", merged + "/"])
         }
         let user = try Self.resolveUser(run.user, rootfs: merged)
-        let workdir = run.workdir.isEmpty ? "/" : run.workdir
-        try? FileManager.default.createDirectory(atPath: merged + workdir, withIntermediateDirectories: true)
+        let workdir = FSPath.clean(run.workdir)
+        _ = try? RootedDirectory(merged).makeDirectories(workdir)
 
         var env = run.env.map { "\($0.0)=\($0.1)" }
         for (k, v) in run.buildArgs where !run.env.contains(where: { $0.0 == k }) { env.append("\(k)=\(v)") }
@@ -81,15 +82,28 @@ struct ExecRunner {
     }
 
     /// Removes mount points runc had to create (and parents created for them) when the step
-    /// left them empty: they are not part of the change.
+    /// left them empty: they are not part of the change. The step wrote `upper`, so no link in
+    /// it is followed: a target under a symlink is left alone.
     static func removeMountArtifacts(_ targets: [String], in upper: String, lower: String) {
         for t in targets {
-            var rel = t
-            while !rel.isEmpty, !FileManager.default.fileExists(atPath: lower + "/" + rel) {
-                removeIfEmpty(upper + "/" + rel)
-                rel = (rel as NSString).deletingLastPathComponent
+            var parts = FSPath.components(FSPath.relative(t))
+            guard !parts.isEmpty, realDirectories(parts.dropLast(), under: upper) else { continue }
+            while !parts.isEmpty, RootedDirectory(lower).lstat(parts.joined(separator: "/")) == nil {
+                removeIfEmpty(upper + "/" + parts.joined(separator: "/"))
+                parts.removeLast()
             }
         }
+    }
+
+    /// Whether every prefix of `parts` under `root` is a real directory (not a symlink).
+    static func realDirectories(_ parts: ArraySlice<String>, under root: String) -> Bool {
+        var path = root
+        for p in parts {
+            path += "/" + p
+            var st = stat()
+            guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else { return false }
+        }
+        return true
     }
 
     static func removeIfEmpty(_ path: String) {
@@ -124,12 +138,17 @@ struct ExecRunner {
         var home: String
     }
 
-    /// `USER` as uid, gid, supplementary groups and home, from the image's passwd and group files.
+    /// `USER` as uid, gid, supplementary groups and home, from the image's passwd and group
+    /// files (read inside the image: links in it never lead to the host's files).
     static func resolveUser(_ spec: String, rootfs: String) throws -> User {
         guard !spec.isEmpty else { return User(uid: 0, gid: 0, groups: [], home: "/root") }
         let parts = spec.split(separator: ":", maxSplits: 1).map(String.init)
-        let passwd = (try? String(contentsOfFile: rootfs + "/etc/passwd", encoding: .utf8)) ?? ""
-        let group = (try? String(contentsOfFile: rootfs + "/etc/group", encoding: .utf8)) ?? ""
+        let image = RootedDirectory(rootfs)
+        func read(_ file: String) -> String {
+            (try? image.readFile(file)).flatMap { $0 }.map { String(decoding: $0, as: UTF8.self) } ?? ""
+        }
+        let passwd = read("/etc/passwd")
+        let group = read("/etc/group")
         let users = passwd.split(separator: "\n").map { $0.split(separator: ":", omittingEmptySubsequences: false).map(String.init) }
         let groups = group.split(separator: "\n").map { $0.split(separator: ":", omittingEmptySubsequences: false).map(String.init) }
         var uid: UInt32, gid: UInt32 = 0, home = "/", name = parts[0]

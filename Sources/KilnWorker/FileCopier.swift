@@ -1,6 +1,7 @@
 import CKilnSys
 import Foundation
 import KilnArchive
+import KilnSystem
 
 /// Builds the staging tree of a COPY: files copied with their content, mode, mtime, symlinks
 /// and xattrs; ownership reset or set; paths never leave the source root or the staging root.
@@ -16,32 +17,30 @@ final class FileCopier {
     /// Parent directories created in the staging tree (not copied from the source).
     private(set) var createdParents: [String] = []
     /// The filesystem the change applies to: directories that already exist there keep their
-    /// metadata in the layer instead of being reset.
-    var referenceRoot: String?
+    /// metadata in the layer instead of being reset. Read inside its root, never on the host.
+    var reference: RootedDirectory?
     /// Owner of directories the change creates (WORKDIR's belong to the USER).
     var parentOwner: (uid: uid_t, gid: gid_t) = (0, 0)
 
-    init(sourceRoot: String, stagingRoot: String, owner: (uid: uid_t, gid: gid_t)?, chmod: UInt32?, referenceRoot: String? = nil,
+    init(sourceRoot: String, stagingRoot: String, owner: (uid: uid_t, gid: gid_t)?, chmod: UInt32?, reference: RootedDirectory? = nil,
          excluded: @escaping (String) -> Bool) {
         self.sourceRoot = sourceRoot
         self.stagingRoot = stagingRoot
         self.owner = owner
         self.chmod = chmod
-        self.referenceRoot = referenceRoot
+        self.reference = reference
         self.excluded = excluded
     }
 
     /// The metadata of `stagingPath`'s counterpart in the reference filesystem, if it exists.
     func existing(_ stagingPath: String) -> stat? {
-        guard let ref = referenceRoot else { return nil }
-        var st = stat()
-        return lstat(ref + stagingPath.dropFirst(stagingRoot.count), &st) == 0 ? st : nil
+        reference?.lstat(String(stagingPath.dropFirst(stagingRoot.count)))
     }
 
     /// Copies `relative` (a file, link or directory under the source root) to `destination`
     /// (absolute in the image); a directory's contents go into `destination`.
     func copy(_ relative: String, to destination: String) throws {
-        let src = relative.isEmpty ? sourceRoot : sourceRoot + "/" + relative
+        let src = FSPath.under(sourceRoot, relative)
         var st = stat()
         guard lstat(src, &st) == 0 else { throw CopyError("\(relative.isEmpty ? "/" : relative): not found") }
         let dst = stagingRoot + destination
@@ -124,7 +123,7 @@ final class FileCopier {
 
     /// Creates missing parents of `path` inside the staging root (root-owned, 0755).
     func makeParents(of path: String) throws {
-        let parent = (path as NSString).deletingLastPathComponent
+        let parent = FSPath.parent(path)
         guard parent.count > stagingRoot.count else { return }
         var st = stat()
         if lstat(parent, &st) == 0 { return }

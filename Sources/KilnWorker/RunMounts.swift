@@ -4,6 +4,7 @@ import KilnArchive
 import KilnDockerfile
 import KilnOCI
 import KilnStore
+import KilnSystem
 
 /// The host side of a RUN's `--mount`s: cache directories (with their locks), bind sources,
 /// tmpfs and secrets, turned into runtime-spec mounts. ``release()`` undoes what preparing did.
@@ -60,8 +61,11 @@ final class PreparedMounts: @unchecked Sendable {
                     root = context
                 }
                 let rel = DockerIgnore.clean(m.source ?? "")
-                var source = rel.isEmpty ? root : root + "/" + rel
-                guard FileManager.default.fileExists(atPath: source) else { throw WorkerError("mount source \(rel.isEmpty ? "." : rel) not found") }
+                // Resolved inside its own root: a link in the stage or context never reaches the host.
+                var source: String
+                do { source = try RootedDirectory(root).resolve(rel) } catch {
+                    throw WorkerError("mount source \(rel.isEmpty ? "." : rel): not found")
+                }
                 if !m.readOnly {
                     // Writes to a rw bind are thrown away: give the step its own copy.
                     let copy = store.root + "/tmp/bind-" + UUID().uuidString
@@ -80,7 +84,7 @@ final class PreparedMounts: @unchecked Sendable {
                 if let size = m.size { options.append("size=\(size)") }
                 specMounts.append(RuntimeSpec.mount(m.target, type: "tmpfs", source: "tmpfs", options: options))
             case .secret:
-                let id = m.id ?? (m.target as NSString).lastPathComponent
+                let id = m.id ?? FSPath.base(m.target)
                 guard let path = secrets[id] else {
                     if m.required { throw WorkerError("secret \(id) is required but was not given (kiln build --secret id=\(id),src=FILE)") }
                     continue

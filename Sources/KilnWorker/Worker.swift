@@ -5,6 +5,7 @@ import KilnDockerfile
 import KilnOCI
 import KilnSolver
 import KilnStore
+import KilnSystem
 
 /// A step the worker cannot run.
 public struct WorkerError: Error, Sendable, CustomStringConvertible {
@@ -84,13 +85,14 @@ public struct Worker: VertexExecutor {
         case .mkdir(let path, let user):
             // Directories that exist stay as they are; new ones belong to the USER in effect.
             let rootfs = inputs.isEmpty ? nil : try await materializer.directory(for: inputs[0])
-            var st = stat()
-            if let rootfs, lstat(rootfs + path, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR { return nil }
+            let reference = rootfs.map(RootedDirectory.init)
+            let target = try Self.landing(path, in: reference)
+            if reference?.isDirectory(target) == true { return nil }
             let owner: (uid: uid_t, gid: gid_t) = user.isEmpty ? (0, 0) : try Self.parseOwner(user, rootfs: rootfs)
             return try await layer { staging in
-                let copier = FileCopier(sourceRoot: "/", stagingRoot: staging, owner: (0, 0), chmod: nil, referenceRoot: rootfs, excluded: { _ in false })
+                let copier = FileCopier(sourceRoot: "/", stagingRoot: staging, owner: (0, 0), chmod: nil, reference: reference, excluded: { _ in false })
                 copier.parentOwner = owner
-                try copier.makeParents(of: staging + path + "/.")
+                try copier.makeParents(of: FSPath.under(staging, target) + "/.")
                 copier.settleParents()
             }
         case .copy(let copy, let paths):
@@ -98,79 +100,99 @@ public struct Worker: VertexExecutor {
             let pulls: Materializer.Reporter = { id, name, current, total in
                 await report(.status(vertex: vertexID, id: id, name: name, current: current, total: total))
             }
-            return try await copyLayer(copy, paths: paths, remote: graph.remoteFiles, inputs: inputs, report: pulls)
+            return try await copyLayer(copy, paths: paths, step: vertex.name, remote: graph.remoteFiles, inputs: inputs, report: pulls)
         }
     }
 
-    private func copyLayer(_ copy: CopyStep, paths: [String], remote: [String: RemoteFile], inputs: [[CachedLayer]],
+    /// Where `path` (absolute in the image) lands in the filesystem `reference`: existing
+    /// symlinks followed inside it, the missing rest as written.
+    static func landing(_ path: String, in reference: RootedDirectory?) throws -> String {
+        guard let reference else { return FSPath.clean(path) }
+        do {
+            return "/" + (try reference.resolveAllowingMissing(path))
+        } catch {
+            throw WorkerError("\(path): \(error)")
+        }
+    }
+
+    /// Where a COPY writes: the destination as the image resolves it, and whether it is a
+    /// directory to copy into (`.`, a trailing `/`, several sources, or one that exists).
+    struct Destination {
+        var path: String
+        var isDirectory: Bool
+    }
+
+    static func destination(_ copy: CopyStep, sourceCount: Int, reference: RootedDirectory?) throws -> Destination {
+        let written = FSPath.join(copy.workdir, copy.destination)
+        let d = copy.destination
+        let spelledAsDirectory = d.hasSuffix("/") || d == "." || d.hasSuffix("/.") || d == ".." || d.hasSuffix("/..")
+        let path = try landing(written, in: reference)
+        let isDirectory = spelledAsDirectory || sourceCount > 1 || reference?.isDirectory(path) == true
+        return Destination(path: path, isDirectory: isDirectory)
+    }
+
+    private func copyLayer(_ copy: CopyStep, paths: [CopySource], step: String, remote: [String: RemoteFile], inputs: [[CachedLayer]],
                            report: @escaping Materializer.Reporter) async throws -> CachedLayer? {
         let sourceRoot: String
+        let sources: [CopySource]
         switch copy.from {
-        case .context: sourceRoot = contextDirectory
+        case .context:
+            sourceRoot = contextDirectory
+            sources = paths
         case .stage, .image:
             sourceRoot = try await materializer.directory(for: inputs.count > 1 ? inputs[1] : [], report: report)
+            sources = try SourceResolver(root: sourceRoot).resolve(paths.map(\.path), step: step)
         }
-        var resolvedOwner: (uid: uid_t, gid: gid_t)? = copy.from == .context ? (0, 0) : nil
         // The filesystem being changed: existing parent directories keep their metadata.
         let destRoot = inputs.isEmpty ? nil : try await materializer.directory(for: inputs[0], report: report)
-        if let chown = copy.chown {
-            resolvedOwner = try Self.parseOwner(chown, rootfs: destRoot)
-        }
-        let owner = resolvedOwner
-        let written = copy.destination.hasPrefix("/") ? copy.destination
-            : (copy.workdir as NSString).appendingPathComponent(copy.destination)
-        // `.`, a trailing `/`, or a directory that already exists: copy into it.
-        let named = "/" + DockerIgnore.clean(written)
-        var isDir = copy.destination.hasSuffix("/") || copy.destination == "." || copy.destination.hasSuffix("/.")
-            || copy.destination == ".." || copy.destination.hasSuffix("/..")
-        var st0 = stat()
-        if !isDir, let destRoot, lstat(destRoot + named, &st0) == 0, (st0.st_mode & S_IFMT) == S_IFDIR { isDir = true }
-        let dest = isDir ? (named == "/" ? "/" : named + "/") : named
+        let reference = destRoot.map(RootedDirectory.init)
+        let owner: (uid: uid_t, gid: gid_t)? = try copy.chown.map { try Self.parseOwner($0, rootfs: destRoot) }
+            ?? (copy.from == .context ? (0, 0) : nil)
         let filter = CopyFilter(ignore: copy.from == .context ? self.ignore : DockerIgnore(), exclude: copy.exclude)
         let urls = copy.from == .context ? copy.sources.filter(CopyStep.isURL) : []
         let downloads = try urls.map { u throws -> (String, RemoteFile) in
             guard let f = remote[u] else { throw WorkerError("\(u) was not downloaded") }
             return (store.path(for: f.digest), f)
         }
-        let intoDirectory = dest.hasSuffix("/") || paths.count + urls.count + copy.heredocs.count > 1
+        let dest = try Self.destination(copy, sourceCount: sources.count + urls.count + copy.heredocs.count, reference: reference)
+        let into: @Sendable (String) -> String = { name in dest.isDirectory ? FSPath.join(dest.path, name) : dest.path }
+        let (chmodMode, isAdd, unpack, heredocs) = (copy.chmod, copy.isAdd, copy.unpack, copy.heredocs)
         return try await layer { staging in
-            for p in paths {
-                let copier = FileCopier(sourceRoot: sourceRoot, stagingRoot: staging, owner: owner, chmod: copy.chmod,
-                                        referenceRoot: destRoot) { rel in
-                    filter.excludes(rel, under: p)
-                }
-                defer { copier.settleParents() }
-                let full = p.isEmpty ? sourceRoot : sourceRoot + "/" + p
+            func copier(chmod: UInt32?, excluded: @escaping (String) -> Bool = { _ in false }) -> FileCopier {
+                FileCopier(sourceRoot: sourceRoot, stagingRoot: staging, owner: owner, chmod: chmod, reference: reference, excluded: excluded)
+            }
+            for source in sources {
+                let c = copier(chmod: chmodMode) { filter.excludes($0, under: source.path) }
+                defer { c.settleParents() }
+                let full = FSPath.under(sourceRoot, source.path)
                 var st = stat()
-                guard lstat(full, &st) == 0 else { throw WorkerError("\(p): not found") }
+                guard lstat(full, &st) == 0 else { throw WorkerError("\(source.name): not found") }
                 let isDir = (st.st_mode & S_IFMT) == S_IFDIR
-                if copy.isAdd, copy.unpack ?? true, !isDir, try Self.isArchive(full) {
-                    try Self.extract(full, into: dest, staging: staging, copier: copier)
+                if isAdd, unpack ?? true, !isDir, try Self.isArchive(full) {
+                    try Self.extract(full, into: dest.path, staging: staging, copier: c)
                     continue
                 }
-                let target = isDir ? dest : (intoDirectory ? (dest as NSString).appendingPathComponent((p as NSString).lastPathComponent) : dest)
-                try copier.copy(p, to: target.hasSuffix("/") && target.count > 1 ? String(target.dropLast()) : target)
+                try c.copy(source.path, to: isDir ? dest.path : into(source.name))
             }
             for (blob, file) in downloads {
                 // A download is one file (mode 0600 unless --chmod), extracted only with --unpack.
-                let copier = FileCopier(sourceRoot: sourceRoot, stagingRoot: staging, owner: owner, chmod: nil, referenceRoot: destRoot) { _ in false }
-                defer { copier.settleParents() }
-                if copy.unpack == true, try Self.isArchive(blob) {
-                    try Self.extract(blob, into: dest, staging: staging, copier: copier)
+                let c = copier(chmod: nil)
+                defer { c.settleParents() }
+                if unpack == true, try Self.isArchive(blob) {
+                    try Self.extract(blob, into: dest.path, staging: staging, copier: c)
                     continue
                 }
-                let target = intoDirectory ? (dest as NSString).appendingPathComponent(file.fileName) : dest
-                try Self.placeFile(staging + target, copier: copier, mode: copy.chmod ?? 0o600, owner: owner) { path in
+                let target = FSPath.under(staging, into(file.fileName))
+                try Self.placeFile(target, copier: c, mode: chmodMode ?? 0o600, owner: owner) { path in
                     try? FileManager.default.removeItem(atPath: path)
                     try FileManager.default.copyItem(atPath: blob, toPath: path)
                 }
-                _ = kiln_set_mtime(staging + target, file.modified, 0)
+                _ = kiln_set_mtime(target, file.modified, 0)
             }
-            for h in copy.heredocs {
-                let target = intoDirectory ? (dest as NSString).appendingPathComponent(h.name) : dest
-                let copier = FileCopier(sourceRoot: sourceRoot, stagingRoot: staging, owner: owner, chmod: nil, referenceRoot: destRoot) { _ in false }
-                defer { copier.settleParents() }
-                try Self.placeFile(staging + target, copier: copier, mode: copy.chmod ?? 0o644, owner: owner) { path in
+            for h in heredocs {
+                let c = copier(chmod: nil)
+                defer { c.settleParents() }
+                try Self.placeFile(FSPath.under(staging, into(h.name)), copier: c, mode: chmodMode ?? 0o644, owner: owner) { path in
                     try Data(h.content.utf8).write(to: URL(fileURLWithPath: path))
                 }
             }
@@ -180,8 +202,8 @@ public struct Worker: VertexExecutor {
     /// Extracts the archive at `path` into `dest` of the staging tree; missing parents are made
     /// as a copy makes them (settled by `copier`).
     private static func extract(_ path: String, into dest: String, staging: String, copier: FileCopier) throws {
-        try copier.makeParents(of: staging + dest + "/.")
-        let root = staging + (dest.hasSuffix("/") ? String(dest.dropLast()) : dest)
+        let root = FSPath.under(staging, dest)
+        try copier.makeParents(of: root + "/.")
         try LayerApplier(root: root).apply(try DetectedCompression.detect(path: path).decompressing(FileSource(path: path)))
     }
 
@@ -223,12 +245,17 @@ public struct Worker: VertexExecutor {
         return (try? reader.next()) != nil
     }
 
-    /// `uid[:gid]` numbers, or names looked up in the image's `/etc/passwd` and `/etc/group`.
+    /// `uid[:gid]` numbers, or names looked up in the image's `/etc/passwd` and `/etc/group`
+    /// (read inside the image: links in it never lead to the host's files).
     static func parseOwner(_ spec: String, rootfs: String?) throws -> (uid: uid_t, gid: gid_t) {
         let parts = spec.split(separator: ":", maxSplits: 1).map(String.init)
+        let image = rootfs.map(RootedDirectory.init)
+        func read(_ file: String) -> String? {
+            (try? image?.readFile(file)).flatMap { $0 }.map { String(decoding: $0, as: UTF8.self) }
+        }
         func lookup(_ name: String, file: String, field: Int) throws -> UInt32 {
             if let n = UInt32(name) { return n }
-            guard let rootfs, let text = try? String(contentsOfFile: rootfs + file, encoding: .utf8) else {
+            guard let text = read(file) else {
                 throw WorkerError("--chown=\(spec): cannot resolve '\(name)' without \(file) in the image")
             }
             for line in text.split(separator: "\n") {
@@ -241,7 +268,7 @@ public struct Worker: VertexExecutor {
         var gid = uid
         if parts.count > 1 {
             gid = try lookup(parts[1], file: "/etc/group", field: 2)
-        } else if UInt32(parts[0]) == nil, let rootfs, let text = try? String(contentsOfFile: rootfs + "/etc/passwd", encoding: .utf8) {
+        } else if UInt32(parts[0]) == nil, let text = read("/etc/passwd") {
             for line in text.split(separator: "\n") {
                 let f = line.split(separator: ":", omittingEmptySubsequences: false)
                 if f.count > 3, f[0] == parts[0], let g = UInt32(f[3]) { gid = g }

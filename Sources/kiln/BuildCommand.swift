@@ -9,6 +9,7 @@ import KilnRegistry
 import KilnSolver
 import KilnStore
 import KilnWorker
+import KilnSystem
 
 /// `kiln build`: build a Dockerfile with a local cache that survives restarts.
 struct Build: AsyncParsableCommand {
@@ -113,7 +114,7 @@ struct Build: AsyncParsableCommand {
             do { return try CacheSpec.import(spec) } catch let e as CacheSpecError { throw CLIError(description: e.description) }
         }
         let metadataPath = metadataFile
-        let dockerfileName = (dockerfilePath as NSString).lastPathComponent
+        let dockerfileName = FSPath.base(dockerfilePath)
         let parsed = try DockerfileParser(fileName: dockerfileName).parse(text)
         let store = try ContentStore(root: StateDirectory.resolve(root))
         let printer = mode.printer()
