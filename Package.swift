@@ -118,7 +118,7 @@ let package = Package(
         .target(
             name: "KilnTestSupport",
             dependencies: [
-                "KilnOCI", "KilnArchive", "KilnRegistry",
+                "KilnOCI", "KilnSystem", "KilnArchive", "KilnRegistry",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

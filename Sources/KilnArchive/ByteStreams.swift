@@ -79,6 +79,32 @@ public final class DigestingSink: ByteSink {
     public var digest: Digest { final ?? hasher.finalize() }
 }
 
+/// Hashes what is read through it, so a blob is verified in the same pass that uses it.
+public final class DigestingSource: ByteSource {
+    private let source: any ByteSource
+    private var hasher: DigestHasher
+
+    /// A hashing reader over `source`, with `algorithm`.
+    public init(_ source: any ByteSource, algorithm: Digest.Algorithm = .sha256) {
+        self.source = source
+        hasher = DigestHasher(algorithm: algorithm)
+    }
+
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        let n = try source.read(into: buffer)
+        hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+        return n
+    }
+
+    /// Reads what the consumer left unread, then returns the digest of everything.
+    public func finish() throws -> Digest {
+        let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+        defer { buf.deallocate() }
+        while try read(into: buf) > 0 {}
+        return hasher.finalize()
+    }
+}
+
 /// Counts bytes and discards them.
 public final class CountingSink: ByteSink {
     /// Bytes seen.

@@ -69,6 +69,20 @@ public enum CacheSpec {
         return out
     }
 
+    /// Keys each cache type takes; any other key is refused (a typo must not be ignored).
+    static let exportKeys: [String: Set<String>] = [
+        "registry": ["type", "ref", "mode", "oci-mediatypes", "image-manifest", "compression", "compression-level", "force-compression", "ignore-error"],
+        "local": ["type", "dest", "mode", "oci-mediatypes", "image-manifest", "compression", "compression-level", "force-compression", "ignore-error"],
+        "inline": ["type"],
+    ]
+    static let importKeys: [String: Set<String>] = ["registry": ["type", "ref"], "local": ["type", "src", "tag"]]
+
+    static func checkKeys(_ fields: [String: String], allowed: Set<String>, type: String, spec: String, flag: String) throws(CacheSpecError) {
+        for key in fields.keys.sorted() where !allowed.contains(key) {
+            throw CacheSpecError("unknown key '\(key)' in \(flag) \"\(spec)\" (type=\(type) takes \(allowed.sorted().joined(separator: ", ")))")
+        }
+    }
+
     static func bool(_ fields: [String: String], _ key: String, _ spec: String) throws(CacheSpecError) -> Bool? {
         guard let v = fields[key] else { return nil }
         switch v.lowercased() {
@@ -82,6 +96,7 @@ public enum CacheSpec {
     public static func export(_ spec: String) throws(CacheSpecError) -> CacheExportTarget {
         let f = try fields(spec)
         guard let type = f["type"] else { throw CacheSpecError("cache spec \"\(spec)\" has no type= (registry, inline or local)") }
+        if let allowed = exportKeys[type] { try checkKeys(f, allowed: allowed, type: type, spec: spec, flag: "--cache-to") }
         switch type {
         case "inline":
             return .inline
@@ -131,6 +146,9 @@ public enum CacheSpec {
             do { return .registry(try Reference(parsing: spec)) } catch { throw CacheSpecError("invalid --cache-from \"\(spec)\": \(error.description)") }
         }
         let f = try fields(spec)
+        if let allowed = importKeys[f["type"] ?? "registry"] {
+            try checkKeys(f, allowed: allowed, type: f["type"] ?? "registry", spec: spec, flag: "--cache-from")
+        }
         switch f["type"] ?? "registry" {
         case "registry":
             guard let r = f["ref"], !r.isEmpty else { throw CacheSpecError("type=registry cache import needs ref= in \"\(spec)\"") }

@@ -24,9 +24,20 @@ public struct OutputSpec: Sendable, Equatable {
         if ["local", "tar", "oci", "docker"].contains(t), attrs["dest"] == nil {
             throw ExportError("output type=\(t) needs dest=")
         }
+        let allowed = Self.keys[t] ?? []
+        for key in attrs.keys.sorted() where !allowed.contains(key) {
+            throw ExportError("unknown key '\(key)' in output \"\(spec)\" (type=\(t) takes \(allowed.sorted().joined(separator: ", ")))")
+        }
         type = t
         attributes = attrs
     }
+
+    /// Keys each output type takes; any other key is refused (a typo must not be ignored).
+    static let keys: [String: Set<String>] = {
+        let image: Set<String> = ["type", "name", "push", "oci-mediatypes", "compression", "compression-level", "force-compression"]
+        return ["image": image, "registry": image, "local": ["type", "dest"], "tar": ["type", "dest"],
+                "oci": ["type", "dest", "name"], "docker": ["type", "dest", "name"]]
+    }()
 
     /// An output from parts.
     public init(type: String, attributes: [String: String]) {

@@ -1,5 +1,6 @@
 import Foundation
 import KilnOCI
+import KilnSystem
 
 /// The state of one vertex, as progress printers see it. The last update of a digest wins.
 public struct VertexStatus: Sendable, Equatable {
@@ -15,16 +16,24 @@ public struct VertexStatus: Sendable, Equatable {
     public var cached: Bool
     /// The failure, if it failed.
     public var error: String?
+    /// Whether it stopped because the build was interrupted (its `error` is then BuildKit's
+    /// "context canceled").
+    public var canceled: Bool
 
     /// A status.
-    public init(digest: Digest, name: String, started: Date? = nil, completed: Date? = nil, cached: Bool = false, error: String? = nil) {
+    public init(digest: Digest, name: String, started: Date? = nil, completed: Date? = nil, cached: Bool = false, error: String? = nil,
+                canceled: Bool = false) {
         self.digest = digest
         self.name = name
         self.started = started
         self.completed = completed
         self.cached = cached
-        self.error = error
+        self.error = canceled ? (error ?? Self.canceledError) : error
+        self.canceled = canceled
     }
+
+    /// The error BuildKit gives an interrupted vertex.
+    public static let canceledError = "context canceled"
 }
 
 /// Something that happened during a build.
@@ -61,7 +70,9 @@ public func reportingVertex<T: Sendable, E: Error>(
         await report(.vertex(VertexStatus(digest: id, name: name, started: start, completed: Date())))
         return result
     } catch {
-        if !leaveOpen(error) {
+        if error is CancellationError || Task.isCancelled {
+            await report(.vertex(VertexStatus(digest: id, name: name, started: start, completed: Date(), canceled: true)))
+        } else if !leaveOpen(error) {
             await report(.vertex(VertexStatus(digest: id, name: name, started: start, completed: Date(), error: "\(error)")))
         }
         throw error
@@ -138,7 +149,7 @@ public actor RawJSONPrinter: ProgressPrinter {
             if let vertex { w["vertex"] = .string(vertex.description) }
             obj["warnings"] = .array([.object(w)])
         }
-        if let data = try? CanonicalJSON.encode(obj) { output.write(data + Data("\n".utf8)) }
+        if let data = try? CanonicalJSON.encode(obj) { Console.write(data + Data("\n".utf8), to: output.fileDescriptor) }
     }
 
     public func finish() async {}
@@ -163,7 +174,7 @@ public actor PlainPrinter: ProgressPrinter {
         return n
     }
 
-    private func write(_ s: String) { output.write(Data((s + "\n").utf8)) }
+    private func write(_ s: String) { Console.write(s + "\n", to: output.fileDescriptor) }
 
     public func handle(_ event: ProgressEvent) async {
         switch event {
@@ -178,7 +189,11 @@ public actor PlainPrinter: ProgressPrinter {
                 starts[v.digest] = v.started ?? Date()
             }
             guard !finished.contains(v.digest) else { return }
-            if let e = v.error {
+            if v.canceled {
+                finished.insert(v.digest)
+                flushPartial(v.digest)
+                write("#\(n) CANCELED")
+            } else if let e = v.error {
                 finished.insert(v.digest)
                 write("#\(n) ERROR: \(e)")
             } else if v.cached && v.completed != nil {
@@ -256,7 +271,7 @@ public actor TTYPrinter: ProgressPrinter {
         for d in order {
             guard let v = states[d] else { continue }
             let mark: String
-            if v.error != nil { mark = "ERROR" } else if v.cached && v.completed != nil { mark = "CACHED" } else if let c = v.completed {
+            if v.canceled { mark = "CANCELED" } else if v.error != nil { mark = "ERROR" } else if v.cached && v.completed != nil { mark = "CACHED" } else if let c = v.completed {
                 mark = String(format: "%.1fs", c.timeIntervalSince(v.started ?? c))
             } else {
                 mark = String(format: "%.1fs…", Date().timeIntervalSince(v.started ?? Date()))
@@ -273,11 +288,11 @@ public actor TTYPrinter: ProgressPrinter {
             text += "\u{1B}[\(drawnLines - lines.count)A"
         }
         drawnLines = lines.count
-        output.write(Data(text.utf8))
+        Console.write(text, to: output.fileDescriptor)
     }
 
     public func finish() async {
         draw()
-        for w in warnings { output.write(Data("WARNING: \(w)\n".utf8)) }
+        for w in warnings { Console.write("WARNING: \(w)\n", to: output.fileDescriptor) }
     }
 }

@@ -67,9 +67,21 @@ public actor Solver {
     }
 
     /// Solves the target; returns its layer chain (empty for an empty scratch image).
+    /// Cancelling the calling task stops every step (their tasks are not its children).
     public func solve() async throws -> [CachedLayer] {
         guard let target = graph.target else { return [] }
-        return try await result(target.index)
+        return try await withTaskCancellationHandler {
+            try await result(target.index)
+        } onCancel: {
+            Task { await self.cancelAll() }
+        }
+    }
+
+    private var cancelled = false
+
+    private func cancelAll() {
+        cancelled = true
+        for t in tasks.values { t.cancel() }
     }
 
     /// The layer chain of vertex `index`, from the cache or by running it.
@@ -77,6 +89,7 @@ public actor Solver {
         if let t = tasks[index] { return try await t.value }
         let task = Task { try await self.compute(index) }
         tasks[index] = task
+        if cancelled || Task.isCancelled { task.cancel() }
         return try await task.value
     }
 
@@ -92,6 +105,7 @@ public actor Solver {
             return chain
         }
         if !noCache, let hit = try await store.cachedResult(v.key.id) {
+            try await store.hold(hit.map(\.digest))  // a concurrent prune leaves them to this build
             await reportCached(index)
             chains[index] = hit
             return hit
@@ -107,6 +121,10 @@ public actor Solver {
                     try await executor.execute(v, in: graph, inputs: inputs) { e in await printer.handle(e) }
                 }
             } catch {
+                if error is CancellationError || Task.isCancelled {
+                    await report(.vertex(VertexStatus(digest: v.key.id, name: v.name, started: started, completed: Date(), canceled: true)))
+                    throw CancellationError()
+                }
                 // A few tries per blob: another step may have picked up a stale chain meanwhile.
                 if let missing = BlobUnavailable.find(in: error), retried[missing.digest, default: 0] < 3,
                    try await forget(missing, step: v.name) {
@@ -215,6 +233,7 @@ actor Limiter {
         defer {
             if waiters.isEmpty { free += 1 } else { waiters.removeFirst().resume() }
         }
+        try Task.checkCancellation()  // an interrupted build starts nothing new
         return try await body()
     }
 }

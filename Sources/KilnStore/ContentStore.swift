@@ -3,12 +3,14 @@ import GRDB
 import KilnArchive
 import KilnOCI
 import KilnSystem
+import KilnSystem
 
 /// Blobs by digest under a state directory, with their metadata in SQLite.
 ///
-/// Layout under `root`: `blobs/sha256/<hex>` (immutable, complete, verified), `ingest/`
-/// (files being written; a crash leaves them there for ``garbageCollect(keeping:)``), and
-/// `metadata.db` (WAL mode, shared safely by several processes).
+/// Layout under `root`: `blobs/sha256/<hex>` (immutable, complete, verified), `ingest/<claim>/`
+/// and `tmp/<claim>/` (this process's partial files and scratch, see ``StateClaim``; what a
+/// killed process left there is removed by ``sweepAbandoned(reaper:)``), and `metadata.db`
+/// (WAL mode, shared safely by several processes).
 ///
 /// The blob file is the truth about presence: it appears only by `rename` after its bytes
 /// were hashed while written, fsynced and checked. Metadata rows are added after the rename;
@@ -18,25 +20,62 @@ public final class ContentStore: Sendable {
     /// The state directory.
     public let root: String
     let db: DatabasePool
+    /// This process's claim on the state directory (its scratch, ingest and leases).
+    public let claim: StateClaim
 
-    /// Opens (creating when needed) the store under `root`.
+    /// Opens (creating when needed) the store under `root` and claims it for this process.
     public init(root: String) throws(StoreError) {
         self.root = root
-        for dir in ["blobs/sha256", "blobs/sha512", "ingest"] {
-            do {
-                try FileManager.default.createDirectory(atPath: root + "/" + dir, withIntermediateDirectories: true)
-            } catch {
-                throw StoreError.io(path: root + "/" + dir, reason: error.localizedDescription)
-            }
-        }
+        try Self.prepare(root)
         do {
-            var config = Configuration()
-            config.busyMode = .timeout(30)
-            db = try DatabasePool(path: root + "/metadata.db", configuration: config)
-            try Self.migrator.migrate(db)
+            db = try Self.withInitLock(root) { () throws -> DatabasePool in
+                var config = Configuration()
+                config.busyMode = .timeout(30)
+                let db = try DatabasePool(path: root + "/metadata.db", configuration: config)
+                try Self.migrator.migrate(db)
+                return db
+            }
+        } catch let e as StoreError {
+            throw e
         } catch {
             throw StoreError.database("\(root)/metadata.db: \(error)")
         }
+        claim = try StateClaim(root: root)
+    }
+
+    /// Creates the directory layout; a state directory that is a file is refused in one line.
+    static func prepare(_ root: String) throws(StoreError) {
+        var st = stat()
+        if lstat(root, &st) == 0, (st.st_mode & S_IFMT) != S_IFDIR, stat(root, &st) != 0 || (st.st_mode & S_IFMT) != S_IFDIR {
+            throw StoreError.io(path: root, reason: "the state directory (--root) exists and is not a directory")
+        }
+        for dir in ["blobs/sha256", "blobs/sha512", "ingest", "tmp"] {
+            do {
+                try FileManager.default.createDirectory(atPath: root + "/" + dir, withIntermediateDirectories: true)
+            } catch {
+                throw StoreError.io(path: root + "/" + dir, reason: Self.reason(error))
+            }
+        }
+    }
+
+    /// Opening a fresh database switches it to WAL, which two processes must not do at once:
+    /// first builds on a new root are serialized on `.init.lock` (held for milliseconds).
+    static func withInitLock<T>(_ root: String, _ body: () throws -> T) throws -> T {
+        let path = root + "/.init.lock"
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw StoreError.io(path: path, reason: errnoText(errno)) }
+        defer { close(fd) }
+        while flock(fd, LOCK_EX) != 0 && errno == EINTR {}
+        return try body()
+    }
+
+    /// A file-system error's reason without Foundation's error domains.
+    static func reason(_ error: any Error) -> String {
+        let ns = error as NSError
+        if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
+            return errnoText(Int32(underlying.code))
+        }
+        return ns.domain == NSPOSIXErrorDomain ? errnoText(Int32(ns.code)) : ns.localizedDescription
     }
 
     static var migrator: DatabaseMigrator {
@@ -80,9 +119,13 @@ public final class ContentStore: Sendable {
         "\(root)/blobs/\(digest.algorithm.rawValue)/\(digest.encoded)"
     }
 
-    /// A fresh, unique path in the ingest directory, for writers that stream into a file and
-    /// then ``commit(ingestPath:digest:mediaType:diffID:uncompressedSize:)`` it.
-    public func newIngestPath() -> String { "\(root)/ingest/\(UUID().uuidString)" }
+    /// A fresh, unique path in this process's ingest directory, for writers that stream into a
+    /// file and then ``commit(ingestPath:digest:mediaType:diffID:uncompressedSize:)`` it.
+    public func newIngestPath() -> String { "\(claim.ingest)/\(UUID().uuidString)" }
+
+    /// A fresh, unique path in this process's scratch directory (removed when the process ends,
+    /// however it ends).
+    public func newScratchPath(_ prefix: String) -> String { "\(claim.scratch)/\(prefix)-\(UUID().uuidString.prefix(13).lowercased())" }
 
     /// Whether the blob's bytes are stored.
     public func contains(_ digest: Digest) -> Bool {
@@ -140,6 +183,8 @@ public final class ContentStore: Sendable {
     public func commit(ingestPath: String, digest: Digest, mediaType: String? = nil, diffID: Digest? = nil,
                        uncompressedSize: Int64? = nil) async throws(StoreError) -> BlobInfo {
         let final = path(for: digest)
+        // Leased before it appears: a concurrent prune never removes it under this build.
+        try await hold([digest])
         let size = try await Self.fileWork { () throws(StoreError) -> Int64 in
             var st = stat()
             guard stat(ingestPath, &st) == 0 else { throw StoreError.io(path: ingestPath, reason: "ingest file missing") }
@@ -167,6 +212,14 @@ public final class ContentStore: Sendable {
         }
         return try await info(digest) ?? BlobInfo(digest: digest, size: size, mediaType: mediaType, diffID: diffID,
                                                   uncompressedSize: uncompressedSize, createdAt: now, lastUsedAt: now)
+    }
+
+    /// Removes a stored blob whose bytes turned out not to match its digest (a flipped byte on
+    /// disk): it is fetched again or remade next time instead of failing every build.
+    public func discardCorrupt(_ digest: Digest) async throws(StoreError) {
+        let file = path(for: digest)
+        try await Self.fileWork { unlink(file) }
+        try await writing { db in try db.execute(sql: "DELETE FROM blob WHERE digest = ?", arguments: [digest.description]) }
     }
 
     private static func syncDirectory(_ dir: String) {
@@ -250,6 +303,27 @@ public final class ContentStore: Sendable {
     }
 
     // MARK: leases
+
+    /// Protects blobs (by digest) or other stored resources (`snapshot:<id>`) from garbage
+    /// collection and pruning for as long as this process lives.
+    public func hold(_ digests: [Digest]) async throws(StoreError) {
+        try await hold(resources: digests.map(\.description))
+    }
+
+    /// ``hold(_:)`` for resources named by string.
+    public func hold(resources: [String]) async throws(StoreError) {
+        guard !resources.isEmpty else { return }
+        let id = claim.id
+        try await writing { db in
+            for r in resources {
+                try db.execute(sql: "INSERT OR REPLACE INTO lease (id, digest, expires_at) VALUES (?, ?, ?)",
+                               arguments: [id, r, Self.claimLease])
+            }
+        }
+    }
+
+    /// `expires_at` of leases that last as long as their claim's process.
+    static let claimLease = Int64.max
 
     /// Protects `digests` from garbage collection until the lease is released or expires.
     public func lease(_ id: String, digests: [Digest], for duration: TimeInterval = 3600) async throws(StoreError) {

@@ -15,8 +15,9 @@ public struct CollectionReport: Sendable, Hashable {
 }
 
 extension ContentStore {
-    /// Deletes every blob not in `keeping` and not under an unexpired lease, abandoned ingest
-    /// files older than `ingestGrace`, and metadata rows whose file is gone.
+    /// Deletes every blob not in `keeping` and not under a live lease (unexpired, or held by a
+    /// live process's claim), ingest files of no claim older than `ingestGrace`, and metadata
+    /// rows whose file is gone.
     ///
     /// Runs inside one immediate write transaction, so a concurrent process cannot take a
     /// lease on a blob between the check and the delete.
@@ -26,8 +27,7 @@ extension ContentStore {
         let root = self.root
         var report = try await writing { db in
             var report = CollectionReport()
-            try db.execute(sql: "DELETE FROM lease WHERE expires_at < ?", arguments: [now])
-            let leased = Set(try String.fetchAll(db, sql: "SELECT DISTINCT digest FROM lease"))
+            let leased = try Self.liveLeases(db, root: root, now: now)
             let keep = leased.union(keeping.map(\.description))
             for algo in Digest.Algorithm.allCases {
                 let dir = "\(root)/blobs/\(algo.rawValue)"
@@ -54,16 +54,29 @@ extension ContentStore {
         let ingest = root + "/ingest"
         report.ingestFilesRemoved = try await Self.fileWork {
             var removed = 0
+            // Files of older kiln versions sit at the top; claims' directories are swept instead.
             for name in (try? FileManager.default.contentsOfDirectory(atPath: ingest)) ?? [] {
                 var st = stat()
                 let path = ingest + "/" + name
-                if stat(path, &st) == 0, now - Int64(st.st_mtim.tv_sec) >= Int64(ingestGrace), unlink(path) == 0 {
+                if lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG,
+                   now - Int64(st.st_mtim.tv_sec) >= Int64(ingestGrace), unlink(path) == 0 {
                     removed += 1
                 }
             }
             return removed
         }
         return report
+    }
+
+    /// Resources under a live lease: expired leases and those of claims whose process is gone
+    /// are dropped first (inside the caller's write transaction).
+    static func liveLeases(_ db: Database, root: String, now: Int64) throws -> Set<String> {
+        try db.execute(sql: "DELETE FROM lease WHERE expires_at < ?", arguments: [now])
+        let claims = try String.fetchAll(db, sql: "SELECT DISTINCT id FROM lease WHERE expires_at = ?", arguments: [claimLease])
+        for id in claims where !StateClaim.isLive(root: root, id: id) {
+            try db.execute(sql: "DELETE FROM lease WHERE id = ?", arguments: [id])
+        }
+        return Set(try String.fetchAll(db, sql: "SELECT DISTINCT digest FROM lease"))
     }
 
     /// Total bytes of stored blobs.

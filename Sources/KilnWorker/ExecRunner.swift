@@ -19,7 +19,7 @@ struct ExecRunner {
     static let mountPoints = ["proc", "dev", "sys", "etc/resolv.conf", "etc/hosts"]
 
     func execute(pack: @escaping @Sendable (_ upper: String, _ overlay: Bool, _ lower: String) throws -> LayerBlob?) async throws -> LayerBlob? {
-        let work = store.root + "/tmp/run-" + UUID().uuidString.prefix(12).lowercased()
+        let work = store.newScratchPath("run")
         let upper = work + "/upper", scratch = work + "/work", merged = work + "/merged", bundle = work + "/bundle"
         for d in [upper, scratch, merged, bundle] {
             try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
@@ -35,7 +35,7 @@ struct ExecRunner {
             mounted = true
         } else {
             // Copying fallback: a full copy to run in, diffed against the snapshot afterwards.
-            try await ProcessRunnerLite.run(["cp", "-a", lower + "/.", merged + "/"])
+            try await Subprocess.check(["cp", "-a", lower + "/.", merged + "/"])
         }
         let user = try Self.resolveUser(run.user, rootfs: merged)
         let workdir = FSPath.clean(run.workdir)
@@ -50,12 +50,9 @@ struct ExecRunner {
         spec.extraMounts = mounts.specMounts
         try spec.json().write(to: URL(fileURLWithPath: bundle + "/config.json"))
 
-        let id = "kiln-" + UUID().uuidString.prefix(12).lowercased()
-        let runcRoot = store.root + "/runc"
-        let (status, tail) = try await RuncProcess.run(
-            ["runc", "--root", runcRoot, "run", "--bundle", bundle, id], report: report)
+        let runc = Runc(root: store.root + "/runc")
+        let (status, tail) = try await runc.run(bundle: bundle, id: Runc.containerID(claim: store.claim.id), report: report)
         if status != 0 {
-            _ = try? await ProcessRunnerLite.run(["runc", "--root", runcRoot, "delete", "--force", id])
             let shown: String
             switch run.command {
             case .shell(let s): shown = (run.shell + [s]).joined(separator: " ")
@@ -173,74 +170,6 @@ struct ExecRunner {
         }
         let extra = groups.filter { $0.count >= 4 && $0[3].split(separator: ",").contains(Substring(name)) }.compactMap { UInt32($0[2]) }
         return User(uid: uid, gid: gid, groups: extra.filter { $0 != gid }, home: home)
-    }
-}
-
-/// runc as a child process whose output streams into progress logs as it comes.
-enum RuncProcess {
-    /// Runs `args`; returns the exit status and the last lines of output.
-    static func run(_ args: [String], report: @escaping @Sendable ([UInt8], Int) async -> Void) async throws -> (Int32, [String]) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = args
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        p.standardInput = FileHandle(forReadingAtPath: "/dev/null")
-        let (stream, continuation) = AsyncStream<([UInt8], Int)>.makeStream()
-        let readers = DispatchGroup()
-        for (pipe, fd) in [(out, 1), (err, 2)] {
-            readers.enter()
-            Thread.detachNewThread {
-                let h = pipe.fileHandleForReading
-                while true {
-                    let d = h.availableData
-                    if d.isEmpty { break }
-                    continuation.yield((Array(d), fd))
-                }
-                readers.leave()
-            }
-        }
-        let status: Int32 = try await withCheckedThrowingContinuation { cont in
-            p.terminationHandler = { cont.resume(returning: $0.terminationStatus) }
-            do { try p.run() } catch {
-                p.terminationHandler = nil
-                cont.resume(throwing: WorkerError("cannot start runc: \(error.localizedDescription)"))
-            }
-        }
-        readers.notify(queue: .global()) { continuation.finish() }
-        var tail: [String] = []
-        var pending: [UInt8] = []
-        for await (chunk, fd) in stream {
-            await report(chunk, fd)
-            pending += chunk
-            while let nl = pending.firstIndex(of: 0x0a) {
-                tail.append(String(decoding: pending[..<nl], as: UTF8.self))
-                pending.removeSubrange(...nl)
-                if tail.count > 10 { tail.removeFirst() }
-            }
-        }
-        if !pending.isEmpty { tail.append(String(decoding: pending, as: UTF8.self)) }
-        return (status, Array(tail.suffix(10)))
-    }
-}
-
-/// Runs a helper tool to completion (cp, runc delete).
-enum ProcessRunnerLite {
-    static func run(_ args: [String]) async throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = args
-        p.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
-        p.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        let status: Int32 = try await withCheckedThrowingContinuation { cont in
-            p.terminationHandler = { cont.resume(returning: $0.terminationStatus) }
-            do { try p.run() } catch {
-                p.terminationHandler = nil
-                cont.resume(throwing: error)
-            }
-        }
-        guard status == 0 else { throw WorkerError("\(args.joined(separator: " ")) exited \(status)") }
     }
 }
 

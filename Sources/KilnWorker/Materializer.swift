@@ -3,6 +3,7 @@ import KilnArchive
 import KilnOCI
 import KilnRegistry
 import KilnStore
+import KilnSystem
 
 /// Turns layer chains into directories (the copying snapshotter): blobs are fetched into the
 /// content store when missing (from the repository recorded as their source, verified), then
@@ -80,27 +81,53 @@ public actor Materializer {
 
     private func build(_ chain: [CachedLayer], id: Digest, report: Reporter?) async throws -> String {
         let final = store.root + "/snapshots/" + id.encoded
+        // Held before it is looked for: a concurrent prune either keeps it or it is made again.
+        try await store.hold(resources: [ContentStore.snapshotResource(id.encoded)])
+        try await store.hold(chain.map(\.digest))
         if FileManager.default.fileExists(atPath: final) { return final }
         try FileManager.default.createDirectory(atPath: store.root + "/snapshots", withIntermediateDirectories: true)
         for l in chain { try await ensureBlob(l, report: report) }
-        let tmp = store.root + "/snapshots/.tmp-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
-        let paths = chain.map { store.path(for: $0.digest) }
-        do {
-            try await BlockingIO.run {
-                for p in paths {
-                    let kind = try DetectedCompression.detect(path: p)
-                    try LayerApplier(root: tmp).apply(try kind.decompressing(FileSource(path: p)))
+        var repaired = Set<Digest>()
+        while true {
+            let tmp = store.newScratchPath("snapshot")
+            do {
+                try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
+                for layer in chain { try await Self.apply(store.path(for: layer.digest), digest: layer.digest, onto: tmp) }
+                guard rename(tmp, final) == 0 || FileManager.default.fileExists(atPath: final) else {
+                    throw StoreError.io(path: final, reason: errnoText(errno))
                 }
+                _ = try? await BlockingIO.run { HostFiles.removeTree(tmp) }
+                return final
+            } catch StoreError.digestMismatch(let corrupt, _) where repaired.insert(corrupt).inserted {
+                // A stored blob whose bytes changed on disk: discarded and fetched again (or, if
+                // no source serves it, its step runs again), never a failure of every later build.
+                _ = try? await BlockingIO.run { HostFiles.removeTree(tmp) }
+                try await store.discardCorrupt(corrupt)
+                guard let layer = chain.first(where: { $0.digest == corrupt }) else { throw StoreError.notFound(corrupt) }
+                await report?(corrupt.description, "stored layer \(corrupt.encoded.prefix(12)) was corrupt; fetching it again", 0, 0)
+                try await ensureBlob(layer, report: report)
+            } catch {
+                _ = try? await BlockingIO.run { HostFiles.removeTree(tmp) }
+                throw error
             }
-            guard rename(tmp, final) == 0 || FileManager.default.fileExists(atPath: final) else {
-                throw StoreError.io(path: final, reason: String(cString: strerror(errno)))
-            }
-        } catch {
-            try? FileManager.default.removeItem(atPath: tmp)
-            throw error
         }
-        try? FileManager.default.removeItem(atPath: tmp)
-        return final
+    }
+
+    /// Applies the blob at `path` onto `root`, verifying `digest` in the same pass; a mismatch
+    /// is reported as ``StoreError/digestMismatch(expected:actual:)`` even when the corruption
+    /// made the layer unreadable.
+    static func apply(_ path: String, digest: Digest, onto root: String) async throws {
+        try await BlockingIO.run {
+            let verified = DigestingSource(try FileSource(path: path), algorithm: digest.algorithm)
+            var failure: (any Error)?
+            do {
+                try LayerApplier(root: root).apply(try DetectedCompression.detect(path: path).decompressing(verified))
+            } catch {
+                failure = error
+            }
+            let actual = try verified.finish()
+            guard actual == digest else { throw StoreError.digestMismatch(expected: digest, actual: actual) }
+            if let failure { throw failure }
+        }
     }
 }

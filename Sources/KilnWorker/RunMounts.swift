@@ -6,6 +6,27 @@ import KilnOCI
 import KilnStore
 import KilnSystem
 
+/// Secrets given to a build (`kiln build --secret`), held in memory only: a RUN that mounts
+/// one gets it on a tmpfs of its own, which is unmounted after the step (and by the next kiln's
+/// sweep if this process is killed), so a secret never reaches a disk.
+public struct BuildSecrets: Sendable {
+    /// Secret bytes by id.
+    public var values: [String: [UInt8]]
+
+    /// Secrets from values.
+    public init(_ values: [String: [UInt8]] = [:]) { self.values = values }
+
+    /// Secrets read from files (`id → path`).
+    public init(files: [String: String]) throws {
+        var values: [String: [UInt8]] = [:]
+        for (id, path) in files {
+            guard let data = FileManager.default.contents(atPath: path) else { throw WorkerError("secret \(id): cannot read \(path)") }
+            values[id] = Array(data)
+        }
+        self.values = values
+    }
+}
+
 /// The host side of a RUN's `--mount`s: cache directories (with their locks), bind sources,
 /// tmpfs and secrets, turned into runtime-spec mounts. ``release()`` undoes what preparing did.
 final class PreparedMounts: @unchecked Sendable {
@@ -14,101 +35,143 @@ final class PreparedMounts: @unchecked Sendable {
     private(set) var targets: [String] = []
     private var lockFDs: [Int32] = []
     private var temporaries: [String] = []
+    private var tmpfsMounts: [String] = []
+    private let store: ContentStore
 
-    /// Prepares `mounts`; `bindSources` are the host directories of stage binds in order.
-    init(_ mounts: [RunMount], store: ContentStore, context: String, stageSources: [String], secrets: [String: String]) throws {
-        var stageIndex = 0
-        for m in mounts {
-            switch m.kind {
-            case .cache:
-                let id = m.id ?? m.target
-                let dir = store.root + "/cache-mounts/" + Digest.of(Data(id.utf8)).encoded
-                if !FileManager.default.fileExists(atPath: dir) {
-                    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-                    _ = lchown(dir, m.uid ?? 0, m.gid ?? 0)
-                    _ = chmod(dir, mode_t(m.mode ?? 0o755))
-                }
-                var source = dir
-                let lock = open(dir + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-                if lock >= 0 {
-                    switch m.sharing {
-                    case "locked":
-                        _ = flock(lock, LOCK_EX)  // waits for the other build using this cache
-                        lockFDs.append(lock)
-                    case "private":
-                        if flock(lock, LOCK_EX | LOCK_NB) == 0 {
-                            lockFDs.append(lock)
-                        } else {
-                            // In use elsewhere: this RUN gets an empty directory of its own.
-                            close(lock)
-                            source = store.root + "/tmp/cache-private-" + UUID().uuidString
-                            try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
-                            temporaries.append(source)
-                        }
-                    default:
-                        _ = flock(lock, LOCK_SH)
-                        lockFDs.append(lock)
+    private init(store: ContentStore) { self.store = store }
+
+    /// Prepares `mounts`; `stageSources` are the host directories of stage binds in order. What
+    /// was prepared before a failure (or a cancellation) is released before the error is thrown.
+    static func prepare(_ mounts: [RunMount], store: ContentStore, context: String, stageSources: [String],
+                        secrets: BuildSecrets) async throws -> PreparedMounts {
+        let prepared = PreparedMounts(store: store)
+        do {
+            var stageIndex = 0
+            for m in mounts {
+                switch m.kind {
+                case .cache: try await prepared.cache(m)
+                case .bind:
+                    let root: String
+                    if m.from != nil {
+                        guard stageIndex < stageSources.count else { throw WorkerError("mount from=\(m.from ?? ""): source not available") }
+                        root = stageSources[stageIndex]
+                        stageIndex += 1
+                    } else {
+                        root = context
                     }
+                    try await prepared.bind(m, root: root)
+                case .tmpfs:
+                    var options = ["nosuid", "nodev"]
+                    if let size = m.size { options.append("size=\(size)") }
+                    prepared.specMounts.append(RuntimeSpec.mount(m.target, type: "tmpfs", source: "tmpfs", options: options))
+                case .secret:
+                    guard try prepared.secret(m, secrets: secrets) else { continue }
                 }
-                specMounts.append(RuntimeSpec.mount(m.target, type: "bind", source: source, options: ["rbind", m.readOnly ? "ro" : "rw"]))
-            case .bind:
-                let root: String
-                if m.from != nil {
-                    guard stageIndex < stageSources.count else { throw WorkerError("mount from=\(m.from ?? ""): source not available") }
-                    root = stageSources[stageIndex]
-                    stageIndex += 1
-                } else {
-                    root = context
-                }
-                let rel = DockerIgnore.clean(m.source ?? "")
-                // Resolved inside its own root: a link in the stage or context never reaches the host.
-                var source: String
-                do { source = try RootedDirectory(root).resolve(rel) } catch {
-                    throw WorkerError("mount source \(rel.isEmpty ? "." : rel): not found")
-                }
-                if !m.readOnly {
-                    // Writes to a rw bind are thrown away: give the step its own copy.
-                    let copy = store.root + "/tmp/bind-" + UUID().uuidString
-                    try FileManager.default.createDirectory(atPath: copy, withIntermediateDirectories: true)
-                    temporaries.append(copy)
-                    let p = Process()
-                    p.executableURL = URL(fileURLWithPath: "/bin/cp")
-                    p.arguments = ["-a", source, copy + "/src"]
-                    try p.run()
-                    p.waitUntilExit()
-                    source = copy + "/src"
-                }
-                specMounts.append(RuntimeSpec.mount(m.target, type: "bind", source: source, options: ["rbind", m.readOnly ? "ro" : "rw"]))
-            case .tmpfs:
-                var options = ["nosuid", "nodev"]
-                if let size = m.size { options.append("size=\(size)") }
-                specMounts.append(RuntimeSpec.mount(m.target, type: "tmpfs", source: "tmpfs", options: options))
-            case .secret:
-                let id = m.id ?? FSPath.base(m.target)
-                guard let path = secrets[id] else {
-                    if m.required { throw WorkerError("secret \(id) is required but was not given (kiln build --secret id=\(id),src=FILE)") }
-                    continue
-                }
-                // A private copy with the asked owner and mode, on tmpfs-like scratch, removed after the step.
-                let dir = store.root + "/tmp/secret-" + UUID().uuidString
-                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-                chmod(dir, 0o700)
-                temporaries.append(dir)
-                let file = dir + "/" + Digest.of(Data(id.utf8)).encoded.prefix(16)
-                try FileManager.default.copyItem(atPath: path, toPath: file)
-                _ = lchown(file, m.uid ?? 0, m.gid ?? 0)
-                _ = chmod(file, mode_t(m.mode ?? 0o400))
-                specMounts.append(RuntimeSpec.mount(m.target, type: "bind", source: file, options: ["rbind", "ro"]))
+                prepared.targets.append(String(m.target.dropFirst()))
             }
-            targets.append(String(m.target.dropFirst()))
+        } catch {
+            prepared.release()
+            throw error
+        }
+        return prepared
+    }
+
+    /// A cache directory shared between builds on this root, locked for this step as its
+    /// `sharing` asks; the lock is waited for without holding a thread, and is taken before the
+    /// directory is (re)made, so a concurrent prune never removes it under the step.
+    private func cache(_ m: RunMount) async throws {
+        let id = m.id ?? m.target
+        let base = store.root + "/cache-mounts"
+        let dir = base + "/" + Digest.of(Data(id.utf8)).encoded
+        try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
+        let lock = open(dir + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard lock >= 0 else { throw WorkerError("cache mount \(id): \(dir).lock: \(errnoText(errno))") }
+        var source = dir
+        switch m.sharing {
+        case "locked":
+            do { try await Self.waitForLock(lock, LOCK_EX) } catch { close(lock); throw error }  // waits for the other build
+            lockFDs.append(lock)
+        case "private" where flock(lock, LOCK_EX | LOCK_NB) != 0:
+            // In use elsewhere: this RUN gets an empty directory of its own.
+            close(lock)
+            source = store.newScratchPath("cache-private")
+            temporaries.append(source)
+        case "private":
+            lockFDs.append(lock)
+        default:
+            do { try await Self.waitForLock(lock, LOCK_SH) } catch { close(lock); throw error }
+            lockFDs.append(lock)
+        }
+        if source == dir { futimens(lock, nil) }  // last use, for `kiln prune --filter until=`
+        if !FileManager.default.fileExists(atPath: source) {
+            try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
+            _ = lchown(source, m.uid ?? 0, m.gid ?? 0)
+            _ = chmod(source, mode_t(m.mode ?? 0o755))
+        }
+        specMounts.append(RuntimeSpec.mount(m.target, type: "bind", source: source, options: ["rbind", m.readOnly ? "ro" : "rw"]))
+    }
+
+    /// Takes `flock(operation)` on `fd`, polling without blocking a thread; cancellable.
+    static func waitForLock(_ fd: Int32, _ operation: Int32) async throws {
+        while flock(fd, operation | LOCK_NB) != 0 {
+            guard errno == EWOULDBLOCK || errno == EINTR else { throw WorkerError("flock: \(errnoText(errno))") }
+            try await Task.sleep(for: .milliseconds(50))
         }
     }
 
-    /// Releases cache locks and removes temporary copies (secrets included).
+    /// Files from the context or a stage, resolved inside that root; a writable bind gets a
+    /// copy of its own (writes to it are thrown away).
+    private func bind(_ m: RunMount, root: String) async throws {
+        let rel = DockerIgnore.clean(m.source ?? "")
+        var source: String
+        do { source = try RootedDirectory(root).resolve(rel) } catch {
+            throw WorkerError("mount source \(rel.isEmpty ? "." : rel): not found")
+        }
+        if !m.readOnly {
+            let copy = store.newScratchPath("bind")
+            try FileManager.default.createDirectory(atPath: copy, withIntermediateDirectories: true)
+            temporaries.append(copy)
+            try await Subprocess.check(["cp", "-a", source, copy + "/src"])
+            source = copy + "/src"
+        }
+        specMounts.append(RuntimeSpec.mount(m.target, type: "bind", source: source, options: ["rbind", m.readOnly ? "ro" : "rw"]))
+    }
+
+    /// The secret on a tmpfs of this step's own, with the asked owner and mode; false when it
+    /// is not given and not required.
+    private func secret(_ m: RunMount, secrets: BuildSecrets) throws -> Bool {
+        let id = m.id ?? FSPath.base(m.target)
+        guard let value = secrets.values[id] else {
+            if m.required { throw WorkerError("secret \(id) is required but was not given (kiln build --secret id=\(id),src=FILE)") }
+            return false
+        }
+        let dir = store.newScratchPath("secret")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        temporaries.append(dir)
+        let size = max(4096, (value.count + 4095) / 4096 * 4096)
+        guard mount("tmpfs", dir, "tmpfs", UInt(MS_NOSUID | MS_NODEV | MS_NOEXEC), "mode=0700,size=\(size)") == 0 else {
+            throw WorkerError("secret \(id): cannot mount a tmpfs for it: \(errnoText(errno))")
+        }
+        tmpfsMounts.append(dir)
+        let file = dir + "/" + Digest.of(Data(id.utf8)).encoded.prefix(16)
+        let fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o400)
+        guard fd >= 0 else { throw WorkerError("secret \(id): \(errnoText(errno))") }
+        let written = value.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+        guard written == value.count else { throw WorkerError("secret \(id): cannot write it to its tmpfs") }
+        _ = lchown(file, m.uid ?? 0, m.gid ?? 0)
+        _ = chmod(file, mode_t(m.mode ?? 0o400))
+        specMounts.append(RuntimeSpec.mount(m.target, type: "bind", source: file, options: ["rbind", "ro"]))
+        return true
+    }
+
+    /// Releases cache locks, unmounts secret tmpfs mounts and removes temporary copies.
     func release() {
         for fd in lockFDs { flock(fd, LOCK_UN); close(fd) }
         lockFDs = []
-        for t in temporaries { try? FileManager.default.removeItem(atPath: t) }
+        for dir in tmpfsMounts { umount2(dir, Int32(MNT_DETACH)) }
+        tmpfsMounts = []
+        for t in temporaries { HostFiles.removeTree(t) }
         temporaries = []
     }
 

@@ -21,13 +21,13 @@ public struct Worker: VertexExecutor {
     let materializer: Materializer
     let contextDirectory: String
     let ignore: DockerIgnore
-    let secrets: [String: String]
+    let secrets: BuildSecrets
     let packer: LayerPacker
 
-    /// A worker for a build context; `secrets` maps secret ids to host files (`--secret`);
+    /// A worker for a build context; `secrets` are the `--secret` values (kept in memory);
     /// `sourceDateEpoch` clamps the mtimes of files in the layers it makes.
     public init(store: ContentStore, materializer: Materializer, contextDirectory: String, ignore: DockerIgnore,
-                secrets: [String: String] = [:], sourceDateEpoch: Int64? = nil) {
+                secrets: BuildSecrets = BuildSecrets(), sourceDateEpoch: Int64? = nil) {
         self.packer = LayerPacker(options: PackOptions(sourceDateEpoch: sourceDateEpoch))
         self.store = store
         self.materializer = materializer
@@ -53,10 +53,8 @@ public struct Worker: VertexExecutor {
             let lower = try await materializer.directory(for: chain, report: pulls)
             var stageSources: [String] = []
             for input in inputs.dropFirst() { stageSources.append(try await materializer.directory(for: input, report: pulls)) }
-            let (mounts, context, secrets, sources) = (run.parsedMounts, contextDirectory, self.secrets, stageSources)
-            let prepared = try await BlockingIO.run { [store] in
-                try PreparedMounts(mounts, store: store, context: context, stageSources: sources, secrets: secrets)
-            }
+            let prepared = try await PreparedMounts.prepare(run.parsedMounts, store: store, context: contextDirectory,
+                                                            stageSources: stageSources, secrets: secrets)
             defer { prepared.release() }
             let runner = ExecRunner(store: store, lower: lower, run: run, mounts: prepared) { data, stream in
                 await report(.log(vertex: vertexID, stream: stream, data: data))
@@ -220,7 +218,7 @@ public struct Worker: VertexExecutor {
 
     /// Runs `fill` on a fresh staging directory and packs what it made as a layer.
     private func layer(_ fill: @escaping @Sendable (String) throws -> Void) async throws -> CachedLayer? {
-        let staging = store.root + "/tmp/stage-" + UUID().uuidString
+        let staging = store.newScratchPath("stage")
         try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: staging) }
         let ingest = store.newIngestPath()

@@ -116,7 +116,9 @@ struct Build: AsyncParsableCommand {
         let metadataPath = metadataFile
         let dockerfileName = FSPath.base(dockerfilePath)
         let parsed = try DockerfileParser(fileName: dockerfileName).parse(text)
-        let store = try ContentStore(root: StateDirectory.resolve(root))
+        try OutputPaths.check(outputs: outputs, cacheExports: cacheExports, metadataFile: metadataPath)
+        let store = try await StateDirectory.open(root)
+        defer { store.claim.release() }
         let printer = mode.printer()
         let options = PlanOptions(buildArgs: args, target: target, fileName: dockerfileName, defaultNetwork: network)
         let noCache = self.noCache
@@ -136,8 +138,7 @@ struct Build: AsyncParsableCommand {
             let graph = try graphBuilder.build(plan, images: await resolver.resolved)
             let materializer = Materializer(store: store, client: client)
             let worker = Worker(store: store, materializer: materializer,
-                                contextDirectory: contextDir, ignore: ignore, secrets: secrets.files, sourceDateEpoch: epoch)
-            defer { secrets.cleanup() }
+                                contextDirectory: contextDir, ignore: ignore, secrets: secrets, sourceDateEpoch: epoch)
             if !noCache, !cacheImports.isEmpty {
                 let caches = await Self.loadCaches(cacheImports, client: client, store: store, printer: printer)
                 try await RegistryCacheImporter.seed(caches, graph: graph, store: store)
@@ -221,39 +222,35 @@ extension Build {
         }
     }
 
-    /// `--secret` values as files: `src=` files are used in place; `env=` values are written to
-    /// a private temporary file removed after the build.
-    struct Secrets: Sendable {
-        var files: [String: String] = [:]
-        var temporary: [String] = []
-        func cleanup() { for t in temporary { try? FileManager.default.removeItem(atPath: t) } }
-    }
-
-    static func secrets(_ specs: [String]) throws -> Secrets {
-        var out = Secrets()
+    /// `--secret` values, read into memory (never written anywhere): `src=FILE` or `env=VAR`;
+    /// at most 500 KiB each, as BuildKit allows.
+    static func secrets(_ specs: [String]) throws -> BuildSecrets {
+        var out = BuildSecrets()
         for spec in specs {
             var fields: [String: String] = [:]
             for part in spec.split(separator: ",") {
                 let kv = part.split(separator: "=", maxSplits: 1).map(String.init)
                 guard kv.count == 2 else { throw CLIError(description: "invalid --secret '\(spec)': use id=NAME,src=FILE or id=NAME,env=VAR") }
+                guard ["id", "src", "source", "env", "type"].contains(kv[0]) else {
+                    throw CLIError(description: "unknown key '\(kv[0])' in --secret '\(spec)' (use id, src or env)")
+                }
                 fields[kv[0]] = kv[1]
             }
             guard let id = fields["id"] else { throw CLIError(description: "invalid --secret '\(spec)': id= is required") }
+            let value: [UInt8]
             if let src = fields["src"] ?? fields["source"] {
-                guard FileManager.default.isReadableFile(atPath: src) else { throw CLIError(description: "--secret id=\(id): cannot read \(src)") }
-                out.files[id] = src
+                guard let data = FileManager.default.contents(atPath: src) else { throw CLIError(description: "--secret id=\(id): cannot read \(src)") }
+                value = Array(data)
             } else if let env = fields["env"] {
-                guard let value = ProcessInfo.processInfo.environment[env] else {
+                guard let v = ProcessInfo.processInfo.environment[env] else {
                     throw CLIError(description: "--secret id=\(id): environment variable \(env) is not set")
                 }
-                let dir = NSTemporaryDirectory() + "kiln-secret-" + UUID().uuidString
-                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-                try Data(value.utf8).write(to: URL(fileURLWithPath: dir + "/s"))
-                out.files[id] = dir + "/s"
-                out.temporary.append(dir)
+                value = Array(v.utf8)
             } else {
                 throw CLIError(description: "invalid --secret '\(spec)': give src=FILE or env=VAR")
             }
+            guard value.count <= 500 * 1024 else { throw CLIError(description: "--secret id=\(id): larger than 500 KiB") }
+            out.values[id] = value
         }
         return out
     }
@@ -266,5 +263,14 @@ enum StateDirectory {
         let env = ProcessInfo.processInfo.environment
         if let r = env["KILN_ROOT"], !r.isEmpty { return r }
         return (env["HOME"] ?? NSHomeDirectory()) + "/.local/share/kiln"
+    }
+
+    /// Opens the state directory for a command: claims it for this process and first removes
+    /// what dead kiln processes left there (containers, mounts, temporary files), saying so.
+    static func open(_ explicit: String?) async throws -> ContentStore {
+        let store = try ContentStore(root: resolve(explicit))
+        let swept = await store.sweepAbandoned(reaper: RuncReaper())
+        if !swept.isEmpty { Console.write("note: \(swept)\n", to: STDERR_FILENO) }
+        return store
     }
 }

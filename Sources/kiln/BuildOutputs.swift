@@ -151,6 +151,9 @@ struct BuildOutputs: Sendable {
     private func writeFile(_ o: OutputSpec, chain: [CachedLayer], config: Data) async throws {
         let files = FileExporters(store: store, materializer: materializer)
         let dest = o.attributes["dest"] ?? ""
+        // `name=` names the archive's image (as buildx); else the build's -t names.
+        let given = (o.attributes["name"] ?? "").split(separator: ",").map(String.init).filter { !$0.isEmpty }
+        let names = given.isEmpty ? self.names : given
         switch o.type {
         case "local": try await files.local(chain: chain, dest: dest)
         case "tar": try await files.tar(chain: chain, dest: dest)

@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import KilnOCI
 import KilnStore
+import KilnWorker
+import KilnSystem
 
 /// `kiln du`: what the local cache holds.
 struct DiskUsage: AsyncParsableCommand {
@@ -14,7 +16,8 @@ struct DiskUsage: AsyncParsableCommand {
     var verbose = false
 
     func run() async throws {
-        let store = try ContentStore(root: StateDirectory.resolve(root))
+        let store = try await StateDirectory.open(root)
+        defer { store.claim.release() }
         let entries = try await store.cacheEntries()
         var sizes: [Digest: Int64] = [:]
         for e in entries { for l in e.layers where store.contains(l.digest) { sizes[l.digest] = l.size } }
@@ -27,9 +30,15 @@ struct DiskUsage: AsyncParsableCommand {
                       + used.padding(toLength: 22, withPad: " ", startingAt: 0) + e.description)
             }
         }
-        print("cached steps: \(entries.count)")
+        let u = await store.usage()
+        print("cached steps:      \(entries.count)")
         print("layers referenced: \(sizes.count) (\(ByteFormat.human(sizes.values.reduce(0, +))) stored)")
-        print("content store total: \(ByteFormat.human(store.diskUsage()))")
+        print("blobs:             \(ByteFormat.human(u.blobs))")
+        print("snapshots:         \(ByteFormat.human(u.snapshots))")
+        print("cache mounts:      \(ByteFormat.human(u.cacheMounts))")
+        print("temporary:         \(ByteFormat.human(u.temporary)) (running builds)")
+        print("metadata:          \(ByteFormat.human(u.metadata))")
+        print("total:             \(ByteFormat.human(u.total)) (everything under \(store.root))")
     }
 }
 
@@ -50,7 +59,8 @@ struct Prune: AsyncParsableCommand {
     var filter: [String] = []
 
     func run() async throws {
-        let store = try ContentStore(root: StateDirectory.resolve(root))
+        let store = try await StateDirectory.open(root)
+        defer { store.claim.release() }
         var until: TimeInterval?
         for f in filter {
             guard f.hasPrefix("until="), let d = Self.duration(String(f.dropFirst(6))) else {
@@ -78,8 +88,11 @@ struct Prune: AsyncParsableCommand {
         }
         try await store.removeResults(remove)
         let report = try await store.garbageCollect(keeping: try await store.referencedBlobs())
-        try? FileManager.default.removeItem(atPath: store.root + "/snapshots")
-        print("removed \(remove.count) cached step(s), \(report.blobsRemoved) blob(s); reclaimed \(ByteFormat.human(report.bytesFreed))")
+        // Snapshots are derived from blobs and made again when needed; what builds hold stays.
+        let snapshots = try await store.pruneSnapshots()
+        let caches = all || until != nil ? await store.pruneCacheMounts(unusedFor: all ? nil : until) : 0
+        let freed = report.bytesFreed + snapshots + caches
+        print("removed \(remove.count) cached step(s), \(report.blobsRemoved) blob(s); reclaimed \(ByteFormat.human(freed))")
     }
 
     static func duration(_ s: String) -> TimeInterval? {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KilnOCI
+import KilnSystem
 import KilnRegistry
 
 /// `kiln imagetools`: work with images in registries.
@@ -32,7 +33,7 @@ struct Imagetools: AsyncParsableCommand {
                 if raw { return top.data }
                 return Data(try await ManifestSummary.render(top, ref: ref, client: client).utf8)
             }
-            FileHandle.standardOutput.write(text)
+            Console.write(text, to: STDOUT_FILENO)
         }
     }
 

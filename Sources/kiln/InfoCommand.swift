@@ -10,9 +10,10 @@ struct Info: AsyncParsableCommand {
     var root: String?
 
     func run() async throws {
-        let state = StateDirectory.resolve(root)
-        try FileManager.default.createDirectory(atPath: state + "/tmp", withIntermediateDirectories: true)
-        let probe = WorkerInfo.probe(scratch: state + "/tmp")
+        let store = try await StateDirectory.open(root)
+        defer { store.claim.release() }
+        let state = store.root
+        let probe = WorkerInfo.probe(scratch: store.claim.scratch)
         print("state directory: \(state)")
         print("snapshotter:     \(probe.overlay ? "overlayfs" : "copy (overlayfs cannot be mounted here: \(probe.overlayError))")")
         print("runtime:         \(probe.runc ?? "runc not found")")

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import KilnArchive
+import KilnCache
+import KilnSystem
 import KilnDockerfile
 import KilnExport
 import KilnWorker
@@ -19,44 +21,50 @@ struct Kiln: AsyncParsableCommand {
         subcommands: [Build.self, Imagetools.self, Layer.self, DiskUsage.self, Prune.self, Info.self]
     )
 
-    /// Runs the command line, turning every failure into one line on stderr and a non-zero exit.
+    /// Runs the command line, turning every failure into one line on stderr and a non-zero
+    /// exit; an interrupting signal cancels the command and exits 128 + the signal once it has
+    /// cleaned up.
     static func main() async {
-        do {
-            var command = try parseAsRoot()
+        // Parsed here and run by one task only.
+        nonisolated(unsafe) var command: any ParsableCommand
+        do { command = try parseAsRoot() } catch { exit(withError: error) }
+        let work = Task.detached {
             if var asyncCommand = command as? any AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {
                 try command.run()
             }
-        } catch let error as RegistryError {
-            fail(error.description)
-        } catch let error as OCIError {
-            fail(error.description)
-        } catch let error as DockerfileError {
-            fail(error.description)
-        } catch let error as GraphError {
-            fail(error.description)
-        } catch let error as SolveError {
-            fail(error.description)
-        } catch let error as StoreError {
-            fail(error.description)
-        } catch let error as BlobUnavailable {
-            fail(error.description)
-        } catch let error as ExportError {
-            fail(error.description)
-        } catch let error as WorkerError {
-            fail(error.description)
-        } catch let error as ArchiveError {
-            fail(error.description)
-        } catch let error as CLIError {
-            fail(error.description)
-        } catch {
+        }
+        let interrupts = Interrupts.install { work.cancel() }
+        let outcome = await work.result
+        if let sig = interrupts.received {
+            Console.write("error: build cancelled (\(Interrupts.name(sig)))\n", to: STDERR_FILENO)
+            Foundation.exit(128 + sig)
+        }
+        if case .failure(let error) = outcome { fail(error) }
+    }
+
+    /// One line for `error` and exit 1; argument errors keep ArgumentParser's usage output.
+    static func fail(_ error: any Error) -> Never {
+        switch error {
+        case let e as any CustomStringConvertible where Self.isKilnError(e):
+            fail(e.description)
+        case is CancellationError:
+            fail("cancelled")
+        default:
             exit(withError: error)
         }
     }
 
+    /// Kiln's own error types, whose descriptions are the one line a user sees.
+    static func isKilnError(_ e: Any) -> Bool {
+        e is RegistryError || e is OCIError || e is DockerfileError || e is GraphError || e is SolveError || e is StoreError
+            || e is BlobUnavailable || e is ExportError || e is WorkerError || e is ArchiveError || e is CLIError || e is PathError
+            || e is Subprocess.LaunchError || e is CacheSpecError
+    }
+
     static func fail(_ message: String) -> Never {
-        FileHandle.standardError.write(Data("error: \(message)\n".utf8))
+        Console.write("error: \(message)\n", to: STDERR_FILENO)
         Foundation.exit(1)
     }
 }

@@ -54,7 +54,7 @@ import Testing
             }
             let graph = try GraphBuilder(contextDirectory: context).build(plan, images: await resolver.resolved)
             let worker = Worker(store: store, materializer: Materializer(store: store, client: client), contextDirectory: context,
-                                ignore: DockerIgnore(), secrets: secrets)
+                                ignore: DockerIgnore(), secrets: try BuildSecrets(files: secrets))
             return try await Solver(graph: graph, store: store, executor: worker, printer: logs, noCache: noCache).solve()
         }
         return (chain, logs.text.withLock { $0 })

@@ -15,7 +15,7 @@ import Testing
         #expect(info.size == Int64(bytes.count))
         #expect(info.mediaType == "text/plain")
         #expect(try Data(contentsOf: URL(fileURLWithPath: store.path(for: info.digest))) == Data(bytes))
-        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.file("ingest")).isEmpty)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: store.claim.ingest).isEmpty)
     }
 
     @Test func mismatchedDigestLeavesNothing() async throws {
@@ -24,7 +24,7 @@ import Testing
         let wrong = Digest.of(Array("other".utf8))
         await #expect(throws: StoreError.self) { try await store.ingest(expected: wrong) { try $0.write(Array("data".utf8)) } }
         #expect(!store.contains(wrong))
-        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.file("ingest")).isEmpty)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: store.claim.ingest).isEmpty)
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.file("blobs/sha256")).isEmpty)
     }
 
@@ -69,14 +69,17 @@ import Testing
 
     @Test func garbageCollectionKeepsRootsAndLeasesAndCleansLeftovers() async throws {
         let dir = try TemporaryDirectory()
+        // Written by a process that has ended (its claim released), collected by another.
+        let writer = try ContentStore(root: dir.path)
+        let keep = try await writer.ingest { try $0.write(Array("keep".utf8)) }.digest
+        let leased = try await writer.ingest { try $0.write(Array("leased".utf8)) }.digest
+        let garbage = try await writer.ingest { try $0.write(Array("garbage".utf8)) }.digest
+        let ghost = try await writer.ingest { try $0.write(Array("ghost".utf8)) }.digest
+        writer.claim.release()
         let store = try ContentStore(root: dir.path)
-        let keep = try await store.ingest { try $0.write(Array("keep".utf8)) }.digest
-        let leased = try await store.ingest { try $0.write(Array("leased".utf8)) }.digest
-        let garbage = try await store.ingest { try $0.write(Array("garbage".utf8)) }.digest
         try await store.lease("build-1", digests: [leased])
-        // A crash mid-ingest leaves a temp file; a crash after a delete leaves a stale row.
-        FileManager.default.createFile(atPath: store.newIngestPath(), contents: Data("partial".utf8))
-        let ghost = try await store.ingest { try $0.write(Array("ghost".utf8)) }.digest
+        // An older version's crash mid-ingest leaves a loose temp file; a crash after a delete a stale row.
+        FileManager.default.createFile(atPath: dir.file("ingest/partial"), contents: Data("partial".utf8))
         unlink(store.path(for: ghost))
 
         let report = try await store.garbageCollect(keeping: [keep], ingestGrace: 0)
@@ -88,5 +91,22 @@ import Testing
         try await store.garbageCollect(keeping: [keep])
         #expect(!store.contains(leased))
         #expect(store.diskUsage() == 4)
+    }
+
+    @Test func blobsALiveProcessWroteOrUsesSurviveCollection() async throws {
+        let dir = try TemporaryDirectory()
+        let build = try ContentStore(root: dir.path)
+        let written = try await build.ingest { try $0.write(Array("written by a running build".utf8)) }.digest
+        let prune = try ContentStore(root: dir.path)
+        let old = try await prune.ingest { try $0.write(Array("used by the running build".utf8)) }.digest
+        prune.claim.release()
+        try await build.hold([old])
+        let collector = try ContentStore(root: dir.path)
+        _ = try await collector.garbageCollect(keeping: [])
+        #expect(collector.contains(written) && collector.contains(old))
+        // Once the build's process is gone, so are its leases.
+        build.claim.release()
+        _ = try await collector.garbageCollect(keeping: [])
+        #expect(!collector.contains(written) && !collector.contains(old))
     }
 }

@@ -10,9 +10,10 @@ import Testing
 @Suite struct CrashSafetyTests {
     static let rootVariable = "KILN_STORE_STRESS_ROOT"
 
-    /// The worker: runs only when spawned by `twoProcessesAndKillNine` (a no-op otherwise).
-    @Test func storeStressWorker() async throws {
-        guard let root = ProcessInfo.processInfo.environment[Self.rootVariable] else { return }
+    /// The worker: runs only when spawned by `twoProcessesAndKillNine`.
+    @Test(.enabled(if: ProcessInfo.processInfo.environment[rootVariable] != nil, "spawned by twoProcessesAndKillNine"))
+    func storeStressWorker() async throws {
+        let root = try #require(ProcessInfo.processInfo.environment[Self.rootVariable])
         let store = try ContentStore(root: root)
         var i = 0
         while true {
@@ -54,8 +55,13 @@ import Testing
             #expect(Digest.of(bytes) == d, "blob \(name) does not match its digest")
             #expect(try await store.info(d)?.size == Int64(bytes.count))
         }
+        // The killed workers' partial files are swept; nothing of theirs is left.
+        let swept = await store.sweepAbandoned(reaper: nil)
+        #expect(swept.claims == 2)
         _ = try await store.garbageCollect(keeping: Set(try blobs.map { try Digest(parsing: "sha256:" + $0) }), ingestGrace: 0)
-        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.file("ingest")).isEmpty)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.file("ingest")) == [store.claim.id])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.file("tmp")) == [store.claim.id])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.file("claims")) == [store.claim.id + ".lock"])
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.file("blobs/sha256")).count == blobs.count)
     }
 }

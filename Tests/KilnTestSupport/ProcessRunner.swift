@@ -1,4 +1,5 @@
 import Foundation
+import KilnSystem
 
 /// Runs external tools (openssl, htpasswd, docker-registry) from tests without blocking a thread.
 public enum ProcessRunner {
@@ -25,41 +26,11 @@ public enum ProcessRunner {
     /// Runs `args[0]` (looked up in PATH) and waits for it; throws when it exits non-zero.
     @discardableResult
     public static func run(_ args: [String], stdin: Data? = nil, environment: [String: String]? = nil) async throws -> Result {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = args
-        if let environment { p.environment = environment }
-        let out = Pipe(), err = Pipe(), inp = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        p.standardInput = inp
-        let outData = Task { await readAll(out.fileHandleForReading) }
-        let errData = Task { await readAll(err.fileHandleForReading) }
-        let status: Int32 = try await withCheckedThrowingContinuation { cont in
-            p.terminationHandler = { cont.resume(returning: $0.terminationStatus) }
-            do { try p.run() } catch {
-                p.terminationHandler = nil
-                cont.resume(throwing: error)
-                return
-            }
-            if let stdin { inp.fileHandleForWriting.write(stdin) }
-            try? inp.fileHandleForWriting.close()
+        let r = try await Subprocess.run(args, stdin: stdin, environment: environment)
+        guard r.status == 0 else {
+            throw Failure(description: "\(args.joined(separator: " ")) exited \(r.status): \(r.errorText)")
         }
-        let r = Result(status: status, stdout: await outData.value, stderr: await errData.value)
-        guard status == 0 else {
-            throw Failure(description: "\(args.joined(separator: " ")) exited \(status): \(String(decoding: r.stderr, as: UTF8.self))")
-        }
-        return r
-    }
-
-    /// Reads a pipe to its end on a thread of its own, so no task of the cooperative pool ever
-    /// blocks on it.
-    static func readAll(_ handle: FileHandle) async -> Data {
-        await withCheckedContinuation { (cont: CheckedContinuation<Data, Never>) in
-            Thread.detachNewThread {
-                cont.resume(returning: handle.readDataToEndOfFile())
-            }
-        }
+        return Result(status: r.status, stdout: Data(r.output), stderr: Data(r.errorOutput))
     }
 }
 
