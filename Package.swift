@@ -48,7 +48,6 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "_NIOFileSystem", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -157,6 +156,11 @@ let package = Package(
         .testTarget(
             name: "KilnStoreTests",
             dependencies: ["KilnStore", "KilnArchive", "KilnOCI", "KilnTestSupport"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "KilnCLITests",
+            dependencies: ["KilnSystem", "KilnOCI", "KilnRegistry", "KilnTestSupport"],
             swiftSettings: strict
         ),
         .testTarget(

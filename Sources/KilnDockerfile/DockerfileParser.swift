@@ -18,8 +18,11 @@ public struct DockerfileParser: Sendable {
 
     /// Parses `text`.
     public func parse(_ text: String) throws(DockerfileError) -> ParsedDockerfile {
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { l -> String in
-            l.hasSuffix("\r") ? String(l.dropLast()) : String(l)
+        // Split on scalars: in a Swift String "\r\n" is one Character, never equal to "\n".
+        var lines = text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).map { l -> String in
+            var line = String.UnicodeScalarView(l)
+            if line.last == "\r" { line.removeLast() }
+            return String(line)
         }
         if let first = lines.first, first.hasPrefix("\u{FEFF}") { lines[0] = String(first.dropFirst()) }
 

@@ -64,7 +64,8 @@ public struct LayerPusher: Sendable {
             }
         } catch {
             if let e = unavailable.withLock({ $0 }) { throw e }
-            throw error
+            if error is CancellationError || Task.isCancelled { throw CancellationError() }
+            throw ExportError("pushing layer \(layer.digest) to \(ref.name): \(error)")
         }
         try await store.addSource(layer.digest, repository: ref.name)
     }

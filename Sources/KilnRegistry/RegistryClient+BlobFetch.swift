@@ -2,7 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import KilnOCI
 import NIOCore
-import NIOFileSystem
+import KilnSystem
 import NIOHTTP1
 
 extension RegistryClient {
@@ -44,8 +44,8 @@ extension RegistryClient {
 
     /// Streams a blob into the file at `path`, verifying size and digest before the file appears.
     ///
-    /// The bytes go to a hidden temporary file that is renamed to `path` only once the digest
-    /// matches. A connection that drops mid-body is resumed with a `Range` request from the
+    /// The bytes go to `path.part` (closed on every path, removed on failure), renamed to
+    /// `path` only once size and digest match. A connection that drops mid-body is resumed with a `Range` request from the
     /// last byte written; a server that ignores `Range` restarts the download from zero.
     public func fetchBlob(_ descriptor: Descriptor, from repository: Reference, to path: String) async throws(RegistryError) {
         let u = url(repository, "blobs/\(descriptor.digest)")
@@ -61,22 +61,21 @@ extension RegistryClient {
     }
 
     private func download(_ descriptor: Descriptor, url u: String, repository: Reference, path: String) async throws {
-        let handle = try await FileSystem.shared.openFile(
-            forWritingAt: FilePath(path), options: .newFile(replaceExisting: true))
+        let partial = path + ".part"
         do {
-            let size = try await receive(descriptor, url: u, repository: repository, into: handle)
-            try await handle.resize(to: .bytes(size))
-            try await handle.synchronize()
+            let file = try BlobFile.creating(partial)
+            let size = try await receive(descriptor, url: u, repository: repository, into: file)
+            try await file.finish(size: size)
+            guard rename(partial, path) == 0 else { throw RegistryError.localIO(path: path, reason: "rename: \(errnoText(errno))") }
         } catch {
-            try? await handle.close(makeChangesVisible: false)
+            unlink(partial)
             throw error
         }
-        try await handle.close(makeChangesVisible: true)
     }
 
     /// Receives the blob's bytes into `handle`, resuming after dropped connections; returns the
     /// number of bytes once they match the descriptor's digest.
-    private func receive(_ descriptor: Descriptor, url u: String, repository: Reference, into handle: WriteFileHandle) async throws -> Int64 {
+    private func receive(_ descriptor: Descriptor, url u: String, repository: Reference, into handle: BlobFile) async throws -> Int64 {
         var hasher = DigestHasher(algorithm: descriptor.digest.algorithm)
         var offset: Int64 = 0
         var failures = 0
@@ -146,10 +145,10 @@ extension RegistryClient {
         return offset
     }
 
-    private func flush(_ pending: inout ByteBuffer, to handle: WriteFileHandle, endingAt end: Int64) async throws {
+    private func flush(_ pending: inout ByteBuffer, to handle: BlobFile, endingAt end: Int64) async throws {
         guard pending.readableBytes > 0 else { return }
         let start = end - Int64(pending.readableBytes)
-        try await handle.write(contentsOf: pending, toAbsoluteOffset: start)
+        try await handle.write(pending, at: start)
         pending.clear()
     }
 

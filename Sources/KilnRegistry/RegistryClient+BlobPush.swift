@@ -2,7 +2,6 @@ import AsyncHTTPClient
 import Foundation
 import KilnOCI
 import NIOCore
-import NIOFileSystem
 import NIOHTTP1
 
 /// How a blob came to be in the target repository.
@@ -119,33 +118,25 @@ extension RegistryClient {
         return next
     }
 
-    private func upload(_ descriptor: Descriptor, path: String, to repository: Reference, initialLocation: String?) async throws {
-        let handle: ReadFileHandle
-        do {
-            handle = try await FileSystem.shared.openFile(forReadingAt: FilePath(path), options: .init())
-        } catch {
-            throw RegistryError.localIO(path: path, reason: "cannot open: \(error)")
+    private func upload(_ descriptor: Descriptor, path: String, to repository: Reference, initialLocation: String?) async throws(RegistryError) {
+        // Closed when released, however the upload ends.
+        let file = try BlobFile.reading(path)
+        let size = try file.size()
+        guard size == descriptor.size else {
+            throw RegistryError.localIO(path: path, reason: "file has \(size) bytes, descriptor says \(descriptor.size)")
         }
-        do {
-            let info = try await handle.info()
-            guard info.size == descriptor.size else {
-                throw RegistryError.localIO(path: path, reason: "file has \(info.size) bytes, descriptor says \(descriptor.size)")
-            }
-            try await upload(descriptor, handle: handle, to: repository, initialLocation: initialLocation)
-        } catch {
-            try? await handle.close()
-            throw error
-        }
-        try? await handle.close()
+        try await upload(descriptor, file: file, to: repository, initialLocation: initialLocation)
     }
 
-    private func upload(_ descriptor: Descriptor, handle: ReadFileHandle, to repository: Reference, initialLocation: String?) async throws(RegistryError) {
+    private func upload(_ descriptor: Descriptor, file handle: BlobFile, to repository: Reference, initialLocation: String?) async throws(RegistryError) {
         let size = descriptor.size
         let chunk = max(1, session.configuration.chunkSize)
         var location = initialLocation
         var offset: Int64 = 0
         var failures = 0
         let maxFailures = session.configuration.retry.maxAttempts
+        let clock = ContinuousClock()
+        let began = clock.now
 
         while true {
             do {
@@ -170,10 +161,18 @@ extension RegistryClient {
             } catch {
                 failures += 1
                 session.logger.debug("upload of \(descriptor.digest) to \(repository.name) failed at \(offset)/\(size) (\(failures)/\(maxFailures)): \(error)")
-                if Task.isCancelled || failures >= maxFailures || !Self.isResumable(error) { throw error }
-                try await session.sleep(session.configuration.retry.delay(afterAttempt: failures))
-                // After a dropped connection or a server error, ask the registry how much it kept.
-                // A session it refused (bad digest, wrong offset, gone) starts over from zero.
+                let delay = session.configuration.retry.delay(afterAttempt: failures)
+                if Task.isCancelled || failures >= maxFailures || !Self.isResumable(error)
+                    || !session.configuration.retry.allowsRetry(elapsed: clock.now - began, delay: delay) { throw error }
+                try await session.sleep(delay)
+                // A single PUT answered with a server error (a proxy's 503, a 429): its session is
+                // still open at offset 0, so the same PUT goes again. After a dropped connection or
+                // a chunk, ask the registry how much it kept. A session it refused (bad digest,
+                // wrong offset, gone) starts over from zero.
+                if case .http(_, _, let status, _, _) = error, RetryPolicy.isRetryable(status: status), offset == 0, size <= chunk,
+                   location != nil {
+                    continue
+                }
                 if Self.mayResumeSession(after: error), let loc = location,
                    let status = try? await uploadStatus(location: loc, repository: repository)
                 {
@@ -205,7 +204,7 @@ extension RegistryClient {
     }
 
     /// One PATCH of `range`; returns the next Location and the offset the registry now has.
-    private func patch(location: String, range: Range<Int64>, handle: ReadFileHandle, repository: Reference) async throws(RegistryError) -> (String, Int64) {
+    private func patch(location: String, range: Range<Int64>, handle: BlobFile, repository: Reference) async throws(RegistryError) -> (String, Int64) {
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: "application/octet-stream")
         headers.add(name: "Content-Range", value: "\(range.lowerBound)-\(range.upperBound - 1)")

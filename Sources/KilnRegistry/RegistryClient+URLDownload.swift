@@ -3,7 +3,6 @@ import Foundation
 import KilnOCI
 import KilnSystem
 import NIOCore
-import NIOFileSystem
 import NIOHTTP1
 
 /// A file downloaded from a URL (the source of `ADD https://…`).
@@ -72,25 +71,26 @@ extension RegistryClient {
             await session.drain(resp)
             return .notModified
         }
-        let handle = try await FileSystem.shared.openFile(forWritingAt: FilePath(path), options: .newFile(replaceExisting: true))
+        let partial = path + ".part"
         var hasher = DigestHasher(algorithm: .sha256)
         var offset: Int64 = 0
         do {
+            let file = try BlobFile.creating(partial)
             for try await chunk in resp.body {
                 chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
-                try await handle.write(contentsOf: chunk, toAbsoluteOffset: offset)
+                try await file.write(chunk, at: offset)
                 offset += Int64(chunk.readableBytes)
                 session.countDownloaded(Int64(chunk.readableBytes))
             }
             if let expected = resp.headers.first(name: "Content-Length").flatMap(Int64.init), expected != offset {
                 throw RegistryError.sizeMismatch(url: url, expected: expected, actual: offset)
             }
-            try await handle.synchronize()
+            try await file.finish(size: offset)
+            guard rename(partial, path) == 0 else { throw RegistryError.localIO(path: path, reason: "rename: \(errnoText(errno))") }
         } catch {
-            try? await handle.close(makeChangesVisible: false)
+            unlink(partial)
             throw error
         }
-        try await handle.close(makeChangesVisible: true)
         let modified = resp.headers.first(name: "Last-Modified")
         return .downloaded(DownloadedFile(
             url: url, digest: hasher.finalize(), size: offset,

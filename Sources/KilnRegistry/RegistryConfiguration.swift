@@ -18,8 +18,8 @@ public struct RegistryConfiguration: Sendable {
     public var chunkSize: Int64 = 16 * 1024 * 1024
     /// Seconds to wait for a TCP/TLS connection.
     public var connectTimeout: Int64 = 15
-    /// Seconds without a byte before a read is given up (and retried).
-    public var readTimeout: Int64 = 60
+    /// Seconds without a byte (the first one included) before a read is given up (and retried).
+    public var readTimeout: Int64 = 30
     /// The `User-Agent` sent with every request.
     public var userAgent: String = "kiln/0.1"
 
@@ -75,16 +75,23 @@ public struct RetryPolicy: Sendable {
     public var baseDelay: Duration
     /// Upper bound of one delay (also caps a registry's `Retry-After`).
     public var maxDelay: Duration
+    /// No new attempt starts once this long has passed since the first one: a registry that
+    /// keeps failing ends in one clear error, not in an unbounded wait.
+    public var deadline: Duration
 
     /// A policy with the given bounds.
-    public init(maxAttempts: Int, baseDelay: Duration, maxDelay: Duration) {
+    public init(maxAttempts: Int, baseDelay: Duration, maxDelay: Duration, deadline: Duration = .seconds(300)) {
         self.maxAttempts = max(1, maxAttempts)
         self.baseDelay = baseDelay
         self.maxDelay = maxDelay
+        self.deadline = deadline
     }
 
-    /// 6 attempts, 200 ms doubling up to 10 s, with jitter.
+    /// 6 attempts, 200 ms doubling up to 10 s, with jitter, within 5 minutes.
     public static let `default` = RetryPolicy(maxAttempts: 6, baseDelay: .milliseconds(200), maxDelay: .seconds(10))
+
+    /// Whether another attempt may start `delay` from now, `elapsed` after the first.
+    public func allowsRetry(elapsed: Duration, delay: Duration) -> Bool { elapsed + delay < deadline }
 
     /// HTTP statuses worth another attempt: 408, 429 and 5xx except 501 and 505.
     public static func isRetryable(status: Int) -> Bool {

@@ -45,23 +45,24 @@ public enum RegistryError: Error, Sendable, CustomStringConvertible {
     /// A value from the registry did not parse as an OCI document.
     case document(url: String, OCIError)
 
-    /// A one-line message for users.
+    /// A one-line message for users (upload-session URLs without their long state query).
     public var description: String {
+        func shown(_ url: String) -> String { Self.display(url) }
         switch self {
         case .http(let method, let url, let status, let errors, let body):
-            return "\(method) \(url): HTTP \(status)\(Self.describe(errors: errors, body: body))"
+            return "\(method) \(shown(url)): HTTP \(status)\(Self.describe(errors: errors, body: body))"
         case .notFound(let what, let url, let errors):
-            return "\(what) not found: \(url)\(Self.describe(errors: errors, body: ""))"
+            return "\(what) not found: \(shown(url))\(Self.describe(errors: errors, body: ""))"
         case .unauthorized(let url, let errors, let hint):
-            return "unauthorized: \(url)\(Self.describe(errors: errors, body: ""))\(hint.isEmpty ? "" : " (\(hint))")"
+            return "unauthorized: \(shown(url))\(Self.describe(errors: errors, body: ""))\(hint.isEmpty ? "" : " (\(hint))")"
         case .digestMismatch(let url, let expected, let actual):
-            return "digest mismatch for \(url): expected \(expected), got \(actual)"
+            return "digest mismatch for \(shown(url)): expected \(expected), got \(actual)"
         case .sizeMismatch(let url, let expected, let actual):
-            return "size mismatch for \(url): expected \(expected) bytes, got \(actual)"
+            return "size mismatch for \(shown(url)): expected \(expected) bytes, got \(actual)"
         case .transport(let method, let url, let attempts, let underlying):
-            return "\(method) \(url) failed after \(attempts) attempt\(attempts == 1 ? "" : "s"): \(underlying)"
+            return "\(method) \(shown(url)) failed after \(attempts) attempt\(attempts == 1 ? "" : "s"): \(underlying)"
         case .invalidResponse(let url, let reason):
-            return "unexpected response from \(url): \(reason)"
+            return "unexpected response from \(shown(url)): \(reason)"
         case .tokenService(let realm, let status, let reason):
             return "token service \(realm)\(status.map { " (HTTP \($0))" } ?? ""): \(reason)"
         case .credentialHelper(let helper, let reason):
@@ -71,8 +72,16 @@ public enum RegistryError: Error, Sendable, CustomStringConvertible {
         case .localIO(let path, let reason):
             return "\(path): \(reason)"
         case .document(let url, let error):
-            return "\(url): \(error)"
+            return "\(shown(url)): \(error)"
         }
+    }
+
+    /// `url` as users see it: an upload session's `_state` (a long opaque token) is left out.
+    static func display(_ url: String) -> String {
+        guard url.contains("_state="), var c = URLComponents(string: url) else { return url }
+        c.queryItems = c.queryItems?.filter { $0.name != "_state" }
+        if c.queryItems?.isEmpty == true { c.queryItems = nil }
+        return c.string ?? url
     }
 
     /// True for errors that mean "the thing is not there" (as opposed to "could not ask").

@@ -2,7 +2,6 @@ import AsyncHTTPClient
 import Foundation
 import Logging
 import NIOCore
-import NIOFileSystem
 import NIOHTTP1
 import NIOSSL
 import Synchronization
@@ -12,7 +11,7 @@ enum RequestBody: Sendable {
     /// Bytes in memory (manifests, small documents).
     case bytes(Data)
     /// A byte range of an open file, streamed in chunks.
-    case file(ReadFileHandle, Range<Int64>)
+    case file(BlobFile, Range<Int64>)
 
     var length: Int64 {
         switch self {
@@ -25,8 +24,8 @@ enum RequestBody: Sendable {
         switch self {
         case .bytes(let d):
             return .bytes(ByteBuffer(bytes: d))
-        case .file(let handle, let range):
-            return .stream(handle.readChunks(in: range, chunkLength: .kibibytes(256)), length: .known(length))
+        case .file(let file, let range):
+            return .stream(file.chunks(in: range), length: .known(length))
         }
     }
 }
@@ -136,6 +135,8 @@ final class RegistrySession: Sendable {
         var redirects = 0
         let maxAttempts = request.retryable ? configuration.retry.maxAttempts : 1
         let home = origin(of: baseURL(host: request.host))
+        let clock = ContinuousClock()
+        let began = clock.now
 
         while true {
             attempt += 1
@@ -163,10 +164,11 @@ final class RegistrySession: Sendable {
             } catch {
                 let reason = Self.describe(error)
                 logger.debug("\(method) \(url) failed (attempt \(attempt)/\(maxAttempts)): \(reason)")
-                if Task.isCancelled || attempt >= maxAttempts {
+                let delay = configuration.retry.delay(afterAttempt: attempt)
+                if Task.isCancelled || attempt >= maxAttempts || !configuration.retry.allowsRetry(elapsed: clock.now - began, delay: delay) {
                     throw RegistryError.transport(method: method.rawValue, url: url, attempts: attempt, underlying: reason)
                 }
-                try await sleep(configuration.retry.delay(afterAttempt: attempt))
+                try await sleep(delay)
                 continue
             }
             let status = Int(response.status.code)
@@ -202,9 +204,12 @@ final class RegistrySession: Sendable {
 
             if RetryPolicy.isRetryable(status: status), attempt < maxAttempts {
                 let retryAfter = RetryPolicy.parseRetryAfter(response.headers.first(name: "Retry-After"))
-                await drain(response)
-                try await sleep(configuration.retry.delay(afterAttempt: attempt, retryAfter: retryAfter))
-                continue
+                let delay = configuration.retry.delay(afterAttempt: attempt, retryAfter: retryAfter)
+                if configuration.retry.allowsRetry(elapsed: clock.now - began, delay: delay) {
+                    await drain(response)
+                    try await sleep(delay)
+                    continue
+                }
             }
 
             let data = await collect(response, limit: 64 * 1024)

@@ -79,11 +79,14 @@ extension ContentStore {
         for name in (try? HostFiles.list(root + "/snapshots")) ?? [] where name.hasPrefix(".tmp-") {
             bytes += HostFiles.removeTree(root + "/snapshots/" + name)
         }
-        // A lock file of a process that died before renaming it into place.
+        // A lock file of a process that died before renaming it into place (old enough that it
+        // is not one being created right now, between its open and its flock).
+        let now = time(nil)
         for name in (try? HostFiles.list(root + "/claims")) ?? [] where name.hasPrefix(".new-") {
             let fd = open("\(root)/claims/\(name)", O_RDWR | O_CLOEXEC)
             guard fd >= 0 else { continue }
-            if flock(fd, LOCK_EX | LOCK_NB) == 0 { unlink("\(root)/claims/\(name)") }
+            var st = stat()
+            if fstat(fd, &st) == 0, now - st.st_mtim.tv_sec > 60, flock(fd, LOCK_EX | LOCK_NB) == 0 { unlink("\(root)/claims/\(name)") }
             close(fd)
         }
         return (ids, mounts, bytes)

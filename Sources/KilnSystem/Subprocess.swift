@@ -29,11 +29,12 @@ public enum Subprocess {
     public typealias Stream = @Sendable ([UInt8], Int32) async -> Void
 
     /// Runs `args` (`args[0]` looked up in `PATH`). With `stream`, output goes there as it is
-    /// produced; without, it is collected (up to `limit` bytes a stream). On cancellation
+    /// produced; without, it is collected (up to `limit` bytes a stream). `started` gets the
+    /// child's pid once it runs. On cancellation
     /// `onCancel` gets the child's pid (default: SIGKILL to it); the call returns once the child
     /// has exited, then throws `CancellationError`.
     public static func run(_ args: [String], stdin: Data? = nil, environment: [String: String]? = nil,
-                           stream: Stream? = nil, limit: Int = 16 << 20,
+                           stream: Stream? = nil, limit: Int = 16 << 20, started: (@Sendable (Int32) -> Void)? = nil,
                            onCancel: (@Sendable (Int32) -> Void)? = nil) async throws -> Result {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -58,6 +59,9 @@ public enum Subprocess {
                 readers.leave()
             }
         }
+        readers.notify(queue: .global()) { continuation.finish() }
+        // Output is handed on while the process runs, not after it ends.
+        async let collected = consume(chunks, stream: stream, limit: limit)
         let state = Mutex<(pid: Int32, cancelled: Bool)>((0, false))
         let stop: @Sendable (Int32) -> Void = onCancel ?? { kill($0, SIGKILL) }
         let status: Int32 = try await withTaskCancellationHandler {
@@ -70,6 +74,7 @@ public enum Subprocess {
                     return
                 }
                 let pid = p.processIdentifier
+                started?(pid)
                 if state.withLock({ $0.pid = pid; return $0.cancelled }) { stop(pid) }
                 if let stdin { inp.fileHandleForWriting.write(stdin) }
                 try? inp.fileHandleForWriting.close()
@@ -77,7 +82,13 @@ public enum Subprocess {
         } onCancel: {
             if let pid = state.withLock({ s -> Int32? in s.cancelled = true; return s.pid > 0 ? s.pid : nil }) { stop(pid) }
         }
-        readers.notify(queue: .global()) { continuation.finish() }
+        let output = await collected
+        if Task.isCancelled { throw CancellationError() }
+        return Result(status: status, output: output[1] ?? [], errorOutput: output[2] ?? [])
+    }
+
+    /// Hands chunks to `stream` as they come, or collects them (up to `limit` a stream).
+    private static func consume(_ chunks: AsyncStream<([UInt8], Int32)>, stream: Stream?, limit: Int) async -> [Int32: [UInt8]] {
         var collected: [Int32: [UInt8]] = [1: [], 2: []]
         for await (chunk, fd) in chunks {
             if let stream {
@@ -86,8 +97,7 @@ public enum Subprocess {
                 collected[fd, default: []] += chunk.prefix(limit - collected[fd, default: []].count)
             }
         }
-        if Task.isCancelled { throw CancellationError() }
-        return Result(status: status, output: collected[1] ?? [], errorOutput: collected[2] ?? [])
+        return collected
     }
 
     /// Runs `args` and fails unless it exits 0; the error carries its standard error.

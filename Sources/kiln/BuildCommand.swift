@@ -176,11 +176,19 @@ struct Build: AsyncParsableCommand {
 }
 
 extension Build {
-    /// Reads every `--cache-from` source at the same time; one that is missing, unreachable or
-    /// malformed prints a warning naming it and is left out.
+    /// How long one `--cache-from` source may take before the build goes on without it
+    /// (`KILN_CACHE_FROM_TIMEOUT`, seconds; 15 by default).
+    static var cacheImportBudget: Duration {
+        let env = ProcessInfo.processInfo.environment["KILN_CACHE_FROM_TIMEOUT"].flatMap(Double.init)
+        return .milliseconds(Int64((env ?? 15) * 1000))
+    }
+
+    /// Reads every `--cache-from` source at the same time; one that is missing, unreachable,
+    /// malformed or slower than ``cacheImportBudget`` prints a warning naming it and is left out.
     static func loadCaches(_ sources: [CacheImportSource], client: RegistryClient, store: ContentStore,
                            printer: any ProgressPrinter) async -> [ImportedCache] {
-        await withTaskGroup(of: (Int, ImportedCache?).self) { group in
+        let budget = cacheImportBudget
+        return await withTaskGroup(of: (Int, ImportedCache?).self) { group in
             for (i, source) in sources.enumerated() {
                 group.addTask {
                     let name: String
@@ -193,13 +201,16 @@ extension Build {
                     let cache = await reportingVertex("importing cache manifest from \(name)", id: id, report: { await printer.handle($0) }) {
                         () async -> ImportedCache? in
                         do {
-                            switch source {
-                            case .registry(let ref):
-                                return try await RegistryCacheImporter(client: client).load(ref)
-                            case .local(let src, let tag):
-                                return try await RegistryCacheImporter.loadLocal(src, tag: tag, store: store)
+                            return try await withTimeout(budget) {
+                                switch source {
+                                case .registry(let ref):
+                                    return try await RegistryCacheImporter(client: client).load(ref)
+                                case .local(let src, let tag):
+                                    return try await RegistryCacheImporter.loadLocal(src, tag: tag, store: store)
+                                }
                             }
                         } catch {
+                            if Task.isCancelled { return nil }
                             await printer.handle(.warning(vertex: nil, short: "cannot import cache from \(name): \(error)", detail: []))
                             return nil
                         }

@@ -25,6 +25,16 @@ import Testing
         #expect(d.warnings.contains { $0.contains("syntax directive") })
     }
 
+    @Test func crlfLineEndingsParseLikeLF() throws {
+        let lf = "# escape=\\\nFROM busybox AS base\nRUN echo a \\\n  && echo b\nCOPY <<EOF /f\nline\nEOF\nCMD [\"sh\"]\n"
+        let crlf = try parse(lf.replacingOccurrences(of: "\n", with: "\r\n"))
+        let plain = try parse(lf)
+        #expect(crlf.instructions.map(\.keyword) == ["FROM", "RUN", "COPY", "CMD"])
+        #expect(crlf.instructions.map(\.arguments) == plain.instructions.map(\.arguments))
+        #expect(crlf.instructions.map(\.line) == plain.instructions.map(\.line))
+        #expect(crlf.instructions[2].heredocs.first?.content == "line\n")
+    }
+
     @Test func backslashContinuationAndEscapedBackslash() throws {
         let d = try parse("FROM a\nRUN echo x \\\n  y\nRUN echo 'c:\\\\'\nCMD z\n")
         #expect(d.instructions.map(\.keyword) == ["FROM", "RUN", "RUN", "CMD"])

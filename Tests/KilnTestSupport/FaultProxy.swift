@@ -31,6 +31,9 @@ public final class FaultProxy: Sendable {
         public var fault: Fault
         /// How many matching requests get it.
         public var times: Int
+        /// Only every `every`-th matching request gets it (1: each one).
+        public var every = 1
+        var seen = 0
 
         /// A rule.
         public init(times: Int = 1, fault: Fault, matches: @escaping @Sendable (HTTPRequestHead) -> Bool) {
@@ -42,6 +45,13 @@ public final class FaultProxy: Sendable {
         /// A rule for requests with `method` whose URI contains `text` (no NIO types needed).
         public static func requests(_ method: String, containing text: String, times: Int = 1, fault: Fault) -> Rule {
             Rule(times: times, fault: fault) { $0.method.rawValue == method && $0.uri.contains(text) }
+        }
+
+        /// `fault` for every second request to the registry API, forever.
+        public static func everySecondRequest(_ fault: Fault) -> Rule {
+            var r = Rule(times: .max, fault: fault) { $0.uri.hasPrefix("/v2/") }
+            r.every = 2
+            return r
         }
     }
 
@@ -191,6 +201,8 @@ private final class ProxyState: Sendable {
                 if case .resetRequest = r.fault { return resetOnly }
                 return !resetOnly
             }) else { return nil }
+            s.rules[i].seen += 1
+            guard s.rules[i].seen % s.rules[i].every == 0 else { return nil }
             s.rules[i].times -= 1
             return s.rules[i].fault
         }
