@@ -84,12 +84,12 @@ let package = Package(
         ),
         .target(
             name: "KilnExport",
-            dependencies: ["KilnOCI", "KilnArchive", "KilnDockerfile", "KilnStore", "KilnSolver", "KilnRegistry", "KilnWorker"],
+            dependencies: ["KilnOCI", "KilnSystem", "KilnArchive", "KilnDockerfile", "KilnStore", "KilnSolver", "KilnRegistry", "KilnWorker"],
             swiftSettings: strict
         ),
         .target(
             name: "KilnCache",
-            dependencies: ["KilnOCI", "KilnArchive", "KilnExport", "KilnStore", "KilnSolver", "KilnRegistry"],
+            dependencies: ["KilnOCI", "KilnSystem", "KilnArchive", "KilnExport", "KilnStore", "KilnSolver", "KilnRegistry"],
             swiftSettings: strict
         ),
         .target(
@@ -101,6 +101,7 @@ let package = Package(
             name: "kiln",
             dependencies: [
                 "KilnOCI",
+                "KilnSystem",
                 "KilnRegistry",
                 "KilnArchive",
                 "KilnDockerfile",

@@ -18,7 +18,7 @@ public struct FileExporters: Sendable {
 
     /// Writes the final filesystem into `dest` (created when missing).
     public func local(chain: [CachedLayer], dest: String) async throws {
-        for l in chain { try await materializer.ensureBlob(l) }
+        for l in chain { try await materializer.ensureVerified(l) }
         try FileManager.default.createDirectory(atPath: dest, withIntermediateDirectories: true)
         let paths = chain.map { store.path(for: $0.digest) }
         try await BlockingIO.run {
@@ -74,7 +74,7 @@ public struct FileExporters: Sendable {
 
     private func writeArchive(dest: String, chain: [CachedLayer],
                               _ body: @escaping @Sendable (TarWriter, (String, CachedLayer) throws -> Void) throws -> Void) async throws {
-        for l in chain { try await materializer.ensureBlob(l) }
+        for l in chain { try await materializer.ensureVerified(l) }
         let store = self.store
         try await BlockingIO.run {
             let w = TarWriter(sink: dest == "-" ? try FileSink(path: "/dev/stdout") : try FileSink(path: dest))

@@ -147,6 +147,8 @@ public struct ImageAssembler {
 public struct ExportError: Error, Sendable, CustomStringConvertible {
     /// What went wrong.
     public var description: String
+    /// The registry refused an upload because its bytes do not match their digest.
+    public var digestInvalid = false
     /// An error with a message.
     public init(_ d: String) { description = d }
 }

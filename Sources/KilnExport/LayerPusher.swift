@@ -4,6 +4,7 @@ import Synchronization
 import KilnRegistry
 import KilnStore
 import KilnWorker
+import KilnSystem
 
 /// Puts layer blobs into a repository as cheaply as the registry allows: nothing when it has
 /// them, a cross-repository mount from any repository of the same registry known to hold them,
@@ -38,7 +39,15 @@ public struct LayerPusher: Sendable {
 
     private func push(_ layer: CachedLayer, to ref: Reference) async throws {
         try await coordinator.serialize(digest: layer.digest, registry: ref.apiHost) {
-            try await self.pushOne(layer, to: ref)
+            do {
+                try await self.pushOne(layer, to: ref)
+            } catch let refused as ExportError where refused.digestInvalid {
+                // The registry found the bytes do not match the digest: a copy corrupted on disk
+                // here is discarded, and the push fetches it again from where it came from.
+                guard try await self.store.verify(layer.digest) == false else { throw refused }
+                try await self.store.discardCorrupt(layer.digest)
+                try await self.pushOne(layer, to: ref)
+            }
         }
     }
 
@@ -65,7 +74,11 @@ public struct LayerPusher: Sendable {
         } catch {
             if let e = unavailable.withLock({ $0 }) { throw e }
             if error is CancellationError || Task.isCancelled { throw CancellationError() }
-            throw ExportError("pushing layer \(layer.digest) to \(ref.name): \(error)")
+            var refused = ExportError("pushing layer \(layer.digest) to \(ref.name): \(ErrorText.describe(error))")
+            if case .http(_, _, 400, let details, _) = error as? RegistryError, details.contains(where: { $0.code == "DIGEST_INVALID" }) {
+                refused.digestInvalid = true
+            }
+            throw refused
         }
         try await store.addSource(layer.digest, repository: ref.name)
     }

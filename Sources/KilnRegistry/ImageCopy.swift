@@ -122,7 +122,7 @@ public struct ImageCopy: Sendable {
         } catch let e as RegistryError {
             throw e
         } catch {
-            throw RegistryError.localIO(path: scratch, reason: "\(error)")
+            throw RegistryError.localIO(path: scratch, reason: ErrorText.describe(error))
         }
         for (outcome, size) in outcomes {
             switch outcome {

@@ -56,7 +56,7 @@ extension RegistryClient {
         } catch let e as RegistryError {
             throw e
         } catch {
-            throw RegistryError.localIO(path: path, reason: "\(error)")
+            throw RegistryError.localIO(path: path, reason: ErrorText.describe(error))
         }
     }
 

@@ -3,6 +3,7 @@ import Foundation
 import KilnOCI
 import NIOCore
 import NIOHTTP1
+import KilnSystem
 
 /// How a blob came to be in the target repository.
 public enum BlobPushOutcome: Sendable, Hashable {
@@ -56,7 +57,7 @@ extension RegistryClient {
         } catch let e as RegistryError {
             throw e
         } catch {
-            throw RegistryError.localIO(path: descriptor.digest.description, reason: "\(error)")
+            throw RegistryError.localIO(path: descriptor.digest.description, reason: ErrorText.describe(error))
         }
         try await uploadFile(descriptor, path: path, to: repository, location: location)
         return .uploaded
@@ -71,7 +72,7 @@ extension RegistryClient {
         } catch let e as RegistryError {
             throw e
         } catch {
-            throw RegistryError.localIO(path: path, reason: "\(error)")
+            throw RegistryError.localIO(path: path, reason: ErrorText.describe(error))
         }
     }
 

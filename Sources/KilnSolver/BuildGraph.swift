@@ -283,7 +283,7 @@ public struct GraphBuilder: Sendable {
                         filter.excludes(rel, under: source)
                     }
             } catch {
-                throw GraphError(description: "\(step): cannot read context: \(error)")
+                throw GraphError(description: "\(step): cannot read context: \(ErrorText.describe(error))")
             }
             if !urls.isEmpty {
                 // Downloaded files key the step by what was downloaded, not by the URL alone.

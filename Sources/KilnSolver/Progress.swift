@@ -73,7 +73,7 @@ public func reportingVertex<T: Sendable, E: Error>(
         if error is CancellationError || Task.isCancelled {
             await report(.vertex(VertexStatus(digest: id, name: name, started: start, completed: Date(), canceled: true)))
         } else if !leaveOpen(error) {
-            await report(.vertex(VertexStatus(digest: id, name: name, started: start, completed: Date(), error: "\(error)")))
+            await report(.vertex(VertexStatus(digest: id, name: name, started: start, completed: Date(), error: ErrorText.describe(error))))
         }
         throw error
     }

@@ -1,6 +1,7 @@
 import Foundation
 import KilnOCI
 import KilnStore
+import KilnSystem
 
 /// Runs one vertex: returns the layer its change makes (nil when it changes nothing).
 public protocol VertexExecutor: Sendable {
@@ -131,7 +132,7 @@ public actor Solver {
                     retried[missing.digest, default: 0] += 1
                     continue
                 }
-                let message = "\(error)"
+                let message = ErrorText.describe(error)
                 await report(.vertex(VertexStatus(digest: v.key.id, name: v.name, started: started, completed: Date(), error: message)))
                 throw SolveError(step: v.name, message: message, underlying: error)
             }

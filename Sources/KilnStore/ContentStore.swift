@@ -70,13 +70,7 @@ public final class ContentStore: Sendable {
     }
 
     /// A file-system error's reason without Foundation's error domains.
-    static func reason(_ error: any Error) -> String {
-        let ns = error as NSError
-        if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
-            return errnoText(Int32(underlying.code))
-        }
-        return ns.domain == NSPOSIXErrorDomain ? errnoText(Int32(ns.code)) : ns.localizedDescription
-    }
+    static func reason(_ error: any Error) -> String { ErrorText.describe(error) }
 
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
@@ -146,7 +140,7 @@ public final class ContentStore: Sendable {
     /// Runs blocking file work (fsync, rename) off the async pool.
     static func fileWork<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws(StoreError) -> T {
         do { return try await BlockingIO.run(body) } catch let e as StoreError { throw e } catch {
-            throw StoreError.io(path: "", reason: "\(error)")
+            throw StoreError.io(path: "", reason: ErrorText.describe(error))
         }
     }
 
@@ -188,14 +182,12 @@ public final class ContentStore: Sendable {
         let size = try await Self.fileWork { () throws(StoreError) -> Int64 in
             var st = stat()
             guard stat(ingestPath, &st) == 0 else { throw StoreError.io(path: ingestPath, reason: "ingest file missing") }
-            if FileManager.default.fileExists(atPath: final) {
-                unlink(ingestPath)  // another writer got there first; the bytes are the same
-            } else {
-                guard rename(ingestPath, final) == 0 else {
-                    throw StoreError.io(path: final, reason: String(cString: strerror(errno)))
-                }
-                Self.syncDirectory(FSPath.parent(final))
+            // Replacing a file already there is atomic (readers keep the inode they opened) and
+            // heals a copy corrupted on disk: the new bytes were just verified.
+            guard rename(ingestPath, final) == 0 else {
+                throw StoreError.io(path: final, reason: String(cString: strerror(errno)))
             }
+            Self.syncDirectory(FSPath.parent(final))
             return Int64(st.st_size)
         }
         let now = Self.now()
@@ -212,6 +204,16 @@ public final class ContentStore: Sendable {
         }
         return try await info(digest) ?? BlobInfo(digest: digest, size: size, mediaType: mediaType, diffID: diffID,
                                                   uncompressedSize: uncompressedSize, createdAt: now, lastUsedAt: now)
+    }
+
+    /// Whether the stored bytes of `digest` still hash to it (nil when it is not stored).
+    public func verify(_ digest: Digest) async throws(StoreError) -> Bool? {
+        let file = path(for: digest)
+        guard contains(digest) else { return nil }
+        return try await Self.fileWork { () throws -> Bool in
+            let source = DigestingSource(try FileSource(path: file), algorithm: digest.algorithm)
+            return try source.finish() == digest
+        }
     }
 
     /// Removes a stored blob whose bytes turned out not to match its digest (a flipped byte on

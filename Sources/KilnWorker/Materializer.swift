@@ -42,6 +42,17 @@ public actor Materializer {
         try await task.value
     }
 
+    /// ``ensureBlob(_:report:)``, then checks the stored bytes against the digest: a copy
+    /// corrupted on disk is discarded and fetched again. For readers that use a blob's bytes
+    /// directly (file exports).
+    public func ensureVerified(_ layer: CachedLayer, report: Reporter? = nil) async throws {
+        try await ensureBlob(layer, report: report)
+        guard try await store.verify(layer.digest) == false else { return }
+        try await store.discardCorrupt(layer.digest)
+        await report?(layer.digest.description, "stored layer \(layer.digest.encoded.prefix(12)) was corrupt; fetching it again", 0, 0)
+        try await ensureBlob(layer, report: report)
+    }
+
     private func fetch(_ layer: CachedLayer, report: Reporter?) async throws {
         var sources: [String] = []
         if let s = layer.source { sources.append(s) }
@@ -58,7 +69,7 @@ public actor Materializer {
             } catch {
                 unlink(tmp)
                 if Task.isCancelled { throw CancellationError() }
-                reason = "\(error)"
+                reason = ErrorText.describe(error)
             }
         }
         throw BlobUnavailable(digest: layer.digest, sources: sources, reason: reason)

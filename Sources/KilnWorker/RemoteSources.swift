@@ -4,6 +4,7 @@ import KilnOCI
 import KilnRegistry
 import KilnSolver
 import KilnStore
+import KilnSystem
 
 /// Downloads the URL sources of a plan's `ADD` steps into the content store before the graph
 /// is built: a step's key is then made from what was downloaded, so a changed file at the same
@@ -62,7 +63,7 @@ public struct RemoteSources: Sendable {
             outcome = try await client.download(url: url, to: tmp, etag: previous?.etag, lastModified: previous?.lastModified)
         } catch {
             unlink(tmp)
-            throw WorkerError("ADD \(url): \(error)")
+            throw WorkerError("ADD \(url): \(ErrorText.describe(error))")
         }
         switch outcome {
         case .notModified:

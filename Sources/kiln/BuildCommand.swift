@@ -211,7 +211,7 @@ extension Build {
                             }
                         } catch {
                             if Task.isCancelled { return nil }
-                            await printer.handle(.warning(vertex: nil, short: "cannot import cache from \(name): \(error)", detail: []))
+                            await printer.handle(.warning(vertex: nil, short: "cannot import cache from \(name): \(ErrorText.describe(error))", detail: []))
                             return nil
                         }
                     }

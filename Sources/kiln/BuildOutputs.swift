@@ -7,6 +7,7 @@ import KilnRegistry
 import KilnSolver
 import KilnStore
 import KilnWorker
+import KilnSystem
 
 /// Image references pushed together with one set of output options.
 struct PushGroup: Sendable {
@@ -181,8 +182,8 @@ struct BuildOutputs: Sendable {
         } catch {
             // An unfetchable blob is recovered from by the caller (the step runs again).
             if BlobUnavailable.find(in: error) != nil || error is CancellationError { throw error }
-            guard options.ignoreError else { throw CLIError(description: "exporting cache to \(name): \(error)") }
-            await printer.handle(.warning(vertex: nil, short: "exporting cache to \(name) failed (ignored): \(error)", detail: []))
+            guard options.ignoreError else { throw CLIError(description: "exporting cache to \(name): \(ErrorText.describe(error))") }
+            await printer.handle(.warning(vertex: nil, short: "exporting cache to \(name) failed (ignored): \(ErrorText.describe(error))", detail: []))
             return OutputResults()
         }
     }

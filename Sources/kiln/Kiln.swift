@@ -51,8 +51,10 @@ struct Kiln: AsyncParsableCommand {
             fail(e.description)
         case is CancellationError:
             fail("cancelled")
+        case is ValidationError, is CleanExit, is ExitCode:
+            exit(withError: error)  // usage errors keep ArgumentParser's output
         default:
-            exit(withError: error)
+            fail(ErrorText.describe(error))
         }
     }
 
