@@ -71,3 +71,36 @@ import Testing
         }
     }
 }
+
+/// `kiln du` accounts for every byte under the root; `kiln prune --all` removes all of it that
+/// no build holds.
+@Suite(.serialized) struct AccountingTests {
+    @Test func duCountsEverythingAndPruneAllRemovesIt() async throws {
+        let rig = try await CLIRig.make()
+        try rig.dockerfile("FROM BASE\nRUN --mount=type=cache,target=/c head -c 300000 /dev/urandom > /c/blob && echo x > /x\n")
+        let root = rig.dir.file("root")
+        #expect(try await KilnProcess.run(["build", "--root", root, "--progress", "plain", rig.dir.file("ctx")]).status == 0)
+        let du = try await KilnProcess.run(["du", "--root", root])
+        let reported = try #require(du.text.split(separator: "\n").first { $0.hasPrefix("total:") })
+        let measured = try await ProcessRunner.run(["du", "-sb", root]).text.split(separator: "\t").first.flatMap { Int64($0) } ?? 0
+        let bytes = try #require(Self.bytes(in: String(reported)))
+        #expect(abs(Double(bytes - measured)) <= Double(measured) * 0.05, "du says \(reported), du -sb says \(measured)")
+        #expect(du.text.contains("cache mounts:") && !du.text.contains("cache mounts:      0 B"), "\(du.text)")
+        let prune = try await KilnProcess.run(["prune", "--root", root, "--all"])
+        #expect(prune.status == 0, "\(prune.errorText)")
+        for dir in ["blobs/sha256", "snapshots", "tmp", "ingest"] {
+            let left = ((try? FileManager.default.contentsOfDirectory(atPath: root + "/" + dir)) ?? [])
+            #expect(left.isEmpty, "\(dir): \(left)")
+        }
+        let cacheLeft = ((try? FileManager.default.contentsOfDirectory(atPath: root + "/cache-mounts")) ?? []).filter { !$0.hasSuffix(".lock") }
+        #expect(cacheLeft.isEmpty, "\(cacheLeft)")
+    }
+
+    /// `1.5 MiB` → bytes.
+    static func bytes(in line: String) -> Int64? {
+        let parts = line.split(separator: " ").filter { !$0.isEmpty }
+        guard parts.count >= 3, let v = Double(parts[1]) else { return nil }
+        let units: [Substring: Double] = ["B": 1, "KiB": 1024, "MiB": 1_048_576, "GiB": 1_073_741_824]
+        return units[parts[2]].map { Int64(v * $0) }
+    }
+}
