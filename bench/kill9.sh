@@ -35,13 +35,17 @@ leftovers() {
   echo "mounts=$mounts containers=$containers temp-bytes=$bytes secret-files=$found"
 }
 
+dirty=0
 for i in $(seq 1 "$N"); do
   "$KILN" build --root "$root" --progress plain --no-cache --secret "id=tok,src=$WORK/secret" "$ctx" >/dev/null 2>&1 &
   pid=$!
   sleep "$(awk -v r="$RANDOM" 'BEGIN { printf "%.2f", 0.6 + (r % 150) / 100 }')"
   kill -9 "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
+  # What this kill left (the next build sweeps it first).
+  [[ $(leftovers) == "mounts=0 containers=0 temp-bytes=0 secret-files=0" ]] || dirty=$((dirty + 1))
 done
+echo "kills that left mounts, containers or files behind: $dirty of $N"
 echo "after $N kill -9s:     $(leftovers)"
 "$KILN" du --root "$root" >/dev/null
 echo "after one kiln du:     $(leftovers)"
