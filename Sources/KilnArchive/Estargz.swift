@@ -161,7 +161,7 @@ public final class EstargzSink: ByteSink, TarWriteObserver {
 
     public func willWriteHeader(_ entry: TarEntry) throws {
         var e = TOCEntry(name: entry.path, type: Self.tocType(entry.kind))
-        e.modtime = Self.rfc3339(entry.mtime)
+        e.modtime = Timestamp.rfc3339(entry.mtime)
         e.mode = Int64(entry.mode)
         e.uid = entry.uid == 0 ? nil : entry.uid
         e.gid = entry.gid == 0 ? nil : entry.gid
@@ -237,10 +237,4 @@ public final class EstargzSink: ByteSink, TarWriteObserver {
         }
     }
 
-    private static func rfc3339(_ t: Int64) -> String {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime]
-        f.timeZone = TimeZone(identifier: "UTC")
-        return f.string(from: Date(timeIntervalSince1970: TimeInterval(t)))
-    }
 }

@@ -32,13 +32,6 @@ public struct RegistryCacheExporter: Sendable {
         self.warn = warn
     }
 
-    static func rfc3339(_ t: Int64) -> String {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime]
-        f.timeZone = TimeZone(identifier: "UTC")
-        return f.string(from: Date(timeIntervalSince1970: TimeInterval(t)))
-    }
-
     /// The cache config and the layers it references, for `graph` after a build.
     public func makeConfig(graph: BuildGraph, mode: CacheMode, convert: (CachedLayer) async throws -> CachedLayer) async throws -> (CacheConfig, [CachedLayer]) {
         guard let target = graph.target else { throw CacheImportError("nothing to export: the target is an empty scratch image") }
@@ -106,7 +99,7 @@ public struct RegistryCacheExporter: Sendable {
                 let exportResult = mode == .max || v.index == target.index || isPrefix
                 if exportResult, let chain, !chain.isEmpty {
                     let top = try await addChain(chain)
-                    result = [CacheConfig.Result(layer: top, createdAt: Self.rfc3339(chain.last?.createdAt ?? 0))]
+                    result = [CacheConfig.Result(layer: top, createdAt: Timestamp.rfc3339(chain.last?.createdAt ?? 0))]
                 }
                 records.append(CacheConfig.Record(layers: result, chains: nil, digest: v.key.recordDigest, inputs: inputs.isEmpty ? nil : inputs))
                 recordOf[v.key.id] = [records.count - 1]
@@ -156,7 +149,7 @@ public struct RegistryCacheExporter: Sendable {
         }
         let configDesc = Descriptor(mediaType: MediaType.buildkitCacheConfig, digest: Digest.of(configData), size: Int64(configData.count))
         let layerDescs = layers.map { l -> Descriptor in
-            var a = ["containerd.io/uncompressed": l.diffID.description, "buildkit/createdat": Self.rfc3339(l.createdAt)]
+            var a = ["containerd.io/uncompressed": l.diffID.description, "buildkit/createdat": Timestamp.rfc3339(l.createdAt)]
             if let toc = l.tocDigest {
                 a["containerd.io/snapshot/stargz/toc.digest"] = toc.description
                 a["io.containers.estargz.uncompressed-size"] = String(l.uncompressedSize ?? 0)

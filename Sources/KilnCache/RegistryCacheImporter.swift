@@ -134,12 +134,7 @@ public struct RegistryCacheImporter: Sendable {
     }
 
     static func parseTime(_ s: String?) -> Int64 {
-        guard let s else { return 0 }
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let d = f.date(from: s) { return Int64(d.timeIntervalSince1970) }
-        f.formatOptions = [.withInternetDateTime]
-        return f.date(from: s).map { Int64($0.timeIntervalSince1970) } ?? 0
+        s.flatMap(Timestamp.parseRFC3339) ?? 0
     }
 
     /// Matches `cache` against `graph` and records every matching result in `store` (unless a

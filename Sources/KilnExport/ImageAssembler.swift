@@ -23,13 +23,6 @@ public struct ImageAssembler {
         self.sourceDateEpoch = sourceDateEpoch
     }
 
-    static func rfc3339(_ t: Int64) -> String {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime]
-        f.timeZone = TimeZone(identifier: "UTC")
-        return f.string(from: Date(timeIntervalSince1970: TimeInterval(t)))
-    }
-
     /// The config for the target stage whose final chain is `chain`. Which steps added layers
     /// comes from ``chainLengths`` (see ``learnChains(from:store:)``).
     public func config(chain: [CachedLayer], graph: BuildGraph) throws -> ImageConfig {
@@ -75,12 +68,12 @@ public struct ImageAssembler {
                 if expectedAfter > layerIndex, layerIndex < chain.count {
                     lastTime = chain[layerIndex].createdAt
                     layerIndex += 1
-                    history.append(HistoryEntry(created: Self.rfc3339(clamp(lastTime)), createdBy: createdBy, comment: "buildkit.dockerfile.v0"))
+                    history.append(HistoryEntry(created: Timestamp.rfc3339(clamp(lastTime)), createdBy: createdBy, comment: "buildkit.dockerfile.v0"))
                 } else {
-                    history.append(HistoryEntry(created: Self.rfc3339(clamp(lastTime)), createdBy: createdBy, comment: "buildkit.dockerfile.v0", emptyLayer: true))
+                    history.append(HistoryEntry(created: Timestamp.rfc3339(clamp(lastTime)), createdBy: createdBy, comment: "buildkit.dockerfile.v0", emptyLayer: true))
                 }
             } else {
-                history.append(HistoryEntry(created: Self.rfc3339(clamp(lastTime)), createdBy: createdBy, comment: "buildkit.dockerfile.v0", emptyLayer: true))
+                history.append(HistoryEntry(created: Timestamp.rfc3339(clamp(lastTime)), createdBy: createdBy, comment: "buildkit.dockerfile.v0", emptyLayer: true))
             }
             switch step.kind {
             case .env(let pairs):
@@ -113,7 +106,7 @@ public struct ImageAssembler {
         config.runtime = rt
         config.diffIDs = chain.map(\.diffID)
         config.history = history
-        config.created = Self.rfc3339(clamp(chain.last?.createdAt ?? lastTime))
+        config.created = Timestamp.rfc3339(clamp(chain.last?.createdAt ?? lastTime))
         config.architecture = stage.platform.architecture
         config.os = stage.platform.os
         return config

@@ -24,17 +24,12 @@ public struct LayerPusher: Sendable {
         self.coordinator = coordinator
     }
 
-    /// Pushes `layers` to `ref`, four at a time.
+    /// Blobs pushed at once by one export (the registry client bounds transfers per host too).
+    public static let parallelism = 4
+
+    /// Pushes `layers` to `ref`, ``parallelism`` at a time.
     public func push(_ layers: [CachedLayer], to ref: Reference) async throws {
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            var running = 0
-            for layer in layers {
-                if running >= 4 { try await group.next(); running -= 1 }
-                group.addTask { try await self.push(layer, to: ref) }
-                running += 1
-            }
-            try await group.waitForAll()
-        }
+        try await forEachConcurrently(layers, limit: Self.parallelism) { try await self.push($0, to: ref) }
     }
 
     private func push(_ layer: CachedLayer, to ref: Reference) async throws {

@@ -1,4 +1,5 @@
 import Foundation
+import KilnSystem
 
 /// What a helper process printed and how it ended.
 struct HelperOutput: Sendable {
@@ -7,8 +8,7 @@ struct HelperOutput: Sendable {
     var stderr: Data
 }
 
-/// Runs a short-lived helper program without blocking the caller's thread: the process's
-/// termination and its pipes are awaited through continuations.
+/// Runs a short-lived helper program (a credential helper) found in a search path.
 enum HelperProcess {
     struct Failure: Error, CustomStringConvertible {
         var description: String
@@ -21,45 +21,12 @@ enum HelperProcess {
         else {
             throw Failure(description: "\(executable) not found in PATH")
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        let stdin = Pipe(), stdout = Pipe(), stderr = Pipe()
-        process.standardInput = stdin
-        process.standardOutput = stdout
-        process.standardError = stderr
-        let outTask = Task { await readAll(stdout.fileHandleForReading) }
-        let errTask = Task { await readAll(stderr.fileHandleForReading) }
-        let status: Int32
+        let r: Subprocess.Result
         do {
-            status = try await withCheckedThrowingContinuation { (cont: CheckedContinuation<Int32, any Error>) in
-                process.terminationHandler = { p in cont.resume(returning: p.terminationStatus) }
-                do {
-                    try process.run()
-                } catch {
-                    process.terminationHandler = nil
-                    cont.resume(throwing: error)
-                    return
-                }
-                stdin.fileHandleForWriting.write(input)
-                try? stdin.fileHandleForWriting.close()
-            }
+            r = try await Subprocess.run([path] + arguments, stdin: input)
         } catch {
-            outTask.cancel()
-            errTask.cancel()
-            throw Failure(description: "cannot start \(path): \(error.localizedDescription)")
+            throw Failure(description: "cannot run \(path): \(ErrorText.describe(error))")
         }
-        return HelperOutput(status: status, stdout: await outTask.value, stderr: await errTask.value)
-    }
-
-    /// Reads a pipe to its end on a thread of its own, so no task of the cooperative pool ever
-    /// blocks on it.
-    static func readAll(_ handle: FileHandle) async -> Data {
-        await withCheckedContinuation { (cont: CheckedContinuation<Data, Never>) in
-            Thread.detachNewThread {
-                cont.resume(returning: handle.readDataToEndOfFile())
-            }
-        }
+        return HelperOutput(status: r.status, stdout: Data(r.output), stderr: Data(r.errorOutput))
     }
 }
-

@@ -103,21 +103,8 @@ public struct ImageCopy: Sendable {
         let source = self.source, destination = self.destination, parallelism = self.parallelism
         let outcomes: [(BlobPushOutcome, Int64)]
         do {
-            outcomes = try await withThrowingTaskGroup(of: (BlobPushOutcome, Int64).self) { group in
-                var results: [(BlobPushOutcome, Int64)] = []
-                var iterator = unique.makeIterator()
-                func addNext() {
-                    guard let blob = iterator.next() else { return }
-                    group.addTask {
-                        try await Self.copyBlob(blob, from: source, to: destination, client: client, scratch: scratch)
-                    }
-                }
-                for _ in 0..<parallelism { addNext() }
-                while let r = try await group.next() {
-                    results.append(r)
-                    addNext()
-                }
-                return results
+            outcomes = try await mapConcurrently(unique, limit: parallelism) { blob in
+                try await Self.copyBlob(blob, from: source, to: destination, client: client, scratch: scratch)
             }
         } catch let e as RegistryError {
             throw e

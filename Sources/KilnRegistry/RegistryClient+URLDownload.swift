@@ -115,11 +115,5 @@ extension RegistryClient {
     }
 
     /// An RFC 7231 date (`Sun, 06 Nov 1994 08:49:37 GMT`) as seconds since the epoch.
-    static func httpDate(_ s: String) -> Int64? {
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone(identifier: "GMT")
-        f.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
-        return f.date(from: s).map { Int64($0.timeIntervalSince1970) }
-    }
+    static func httpDate(_ s: String) -> Int64? { Timestamp.parseHTTPDate(s) }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import KilnSystem
+import KilnOCI
 
 /// How a ``RegistryClient`` reaches registries: transport security per host, retries, bounds.
 public struct RegistryConfiguration: Sendable {
@@ -113,11 +114,7 @@ public struct RetryPolicy: Sendable {
     public static func parseRetryAfter(_ value: String?, now: Date = Date()) -> Duration? {
         guard let value = value?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { return nil }
         if let seconds = Int64(value) { return .seconds(max(0, seconds)) }
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone(identifier: "GMT")
-        f.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
-        guard let date = f.date(from: value) else { return nil }
-        return .milliseconds(max(0, Int64(date.timeIntervalSince(now) * 1000)))
+        guard let date = Timestamp.parseHTTPDate(value) else { return nil }
+        return .milliseconds(max(0, (date - Int64(now.timeIntervalSince1970)) * 1000))
     }
 }

@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOSSL
+import KilnSystem
 import Synchronization
 
 /// A request body that can be sent again on a retry.

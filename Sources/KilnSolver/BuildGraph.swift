@@ -31,13 +31,7 @@ public struct ResolvedImage: Sendable, Hashable {
     }
 
     /// ChainID of the rootfs: the key that still matches a re-pushed identical image.
-    public var chainID: Digest {
-        var chain: Digest?
-        for d in config.diffIDs {
-            chain = chain.map { Digest.of(Data("\($0) \(d)".utf8)) } ?? d
-        }
-        return chain ?? Digest.of(Data())
-    }
+    public var chainID: Digest { ChainID.of(config.diffIDs) }
 }
 
 /// One node of the build graph.

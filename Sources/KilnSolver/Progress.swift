@@ -122,9 +122,7 @@ public actor RawJSONPrinter: ProgressPrinter {
 
     static func time(_ d: Date?) -> JSONValue {
         guard let d else { return .null }
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return .string(f.string(from: d))
+        return .string(Timestamp.rfc3339(seconds: d.timeIntervalSince1970))
     }
 
     public func handle(_ event: ProgressEvent) async {

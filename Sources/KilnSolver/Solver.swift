@@ -43,7 +43,7 @@ public actor Solver {
     private var invalidations: [Digest: Task<[Digest], any Error>] = [:]
     /// Unfetchable blobs outputs have recovered from.
     private var exportRetries: Set<Digest> = []
-    private let limiter: Limiter
+    private let limiter: AsyncSemaphore
 
     /// What happened to each vertex.
     public private(set) var outcomes: [String: Outcome] = [:]
@@ -64,7 +64,7 @@ public actor Solver {
         self.executor = executor
         self.printer = printer
         self.noCache = noCache
-        self.limiter = Limiter(max(1, parallelism))
+        self.limiter = AsyncSemaphore(value: parallelism)
     }
 
     /// Solves the target; returns its layer chain (empty for an empty scratch image).
@@ -118,7 +118,7 @@ public actor Solver {
             await report(.vertex(VertexStatus(digest: v.key.id, name: v.name, started: started)))
             let layer: CachedLayer?
             do {
-                layer = try await limiter.run { [graph, executor, printer] in
+                layer = try await limiter.withPermit { [graph, executor, printer] in
                     try await executor.execute(v, in: graph, inputs: inputs) { e in await printer.handle(e) }
                 }
             } catch {
@@ -220,21 +220,5 @@ public actor Solver {
             CachedLayer(digest: d.digest, diffID: diffID, mediaType: d.mediaType, size: d.size,
                         createdAt: 0, source: img.repository)
         }
-    }
-}
-
-/// Bounds how many vertices execute at once.
-actor Limiter {
-    private var free: Int
-    private var waiters: [CheckedContinuation<Void, Never>] = []
-    init(_ n: Int) { free = n }
-
-    func run<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
-        if free > 0 { free -= 1 } else { await withCheckedContinuation { waiters.append($0) } }
-        defer {
-            if waiters.isEmpty { free += 1 } else { waiters.removeFirst().resume() }
-        }
-        try Task.checkCancellation()  // an interrupted build starts nothing new
-        return try await body()
     }
 }

@@ -21,11 +21,7 @@ public actor Materializer {
     }
 
     /// ChainID of a layer chain.
-    public static func chainID(_ chain: [CachedLayer]) -> Digest {
-        var id: Digest?
-        for l in chain { id = id.map { Digest.of(Data("\($0) \(l.diffID)".utf8)) } ?? l.diffID }
-        return id ?? Digest.of(Data("empty".utf8))
-    }
+    public static func chainID(_ chain: [CachedLayer]) -> Digest { ChainID.of(chain.map(\.diffID)) }
 
     /// Reports byte transfers (layer pulls) of a vertex.
     public typealias Reporter = @Sendable (_ id: String, _ name: String, _ current: Int64, _ total: Int64) async -> Void

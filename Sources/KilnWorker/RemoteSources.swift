@@ -33,18 +33,10 @@ public struct RemoteSources: Sendable {
                 }
             }
         }
-        var files: [String: RemoteFile] = [:]
-        try await withThrowingTaskGroup(of: (String, RemoteFile).self) { group in
-            var running = 0
-            for u in urls {
-                if running >= 3, let (url, file) = try await group.next() { files[url] = file; running -= 1 }
-                group.addTask {
-                    (u, try await reportingVertex(u, id: Digest.of(Data(u.utf8)), report: report) { try await self.download(u) })
-                }
-                running += 1
-            }
-            for try await (url, file) in group { files[url] = file }
+        let downloaded = try await mapConcurrently(urls, limit: 3) { u in
+            (u, try await reportingVertex(u, id: Digest.of(Data(u.utf8)), report: report) { try await self.download(u) })
         }
+        let files = Dictionary(downloaded, uniquingKeysWith: { a, _ in a })
         for (u, expected) in checksums {
             guard let got = files[u]?.digest else { continue }
             for (digest, step) in expected where digest != got {

@@ -23,9 +23,8 @@ struct DiskUsage: AsyncParsableCommand {
         for e in entries { for l in e.layers where store.contains(l.digest) { sizes[l.digest] = l.size } }
         if verbose {
             print("ID".padding(toLength: 14, withPad: " ", startingAt: 0) + "LAST USED".padding(toLength: 22, withPad: " ", startingAt: 0) + "STEP")
-            let f = ISO8601DateFormatter()
             for e in entries {
-                let used = f.string(from: Date(timeIntervalSince1970: TimeInterval(e.lastUsedAt)))
+                let used = Timestamp.rfc3339(e.lastUsedAt)
                 print(String(e.key.encoded.prefix(12)).padding(toLength: 14, withPad: " ", startingAt: 0)
                       + used.padding(toLength: 22, withPad: " ", startingAt: 0) + e.description)
             }

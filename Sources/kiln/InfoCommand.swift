@@ -13,7 +13,7 @@ struct Info: AsyncParsableCommand {
         let store = try await StateDirectory.open(root)
         defer { store.claim.release() }
         let state = store.root
-        let probe = WorkerInfo.probe(scratch: store.claim.scratch)
+        let probe = await WorkerInfo.probe(scratch: store.claim.scratch)
         print("state directory: \(state)")
         print("snapshotter:     \(probe.overlay ? "overlayfs" : "copy (overlayfs cannot be mounted here: \(probe.overlayError))")")
         print("runtime:         \(probe.runc ?? "runc not found")")
