@@ -13,6 +13,7 @@ let package = Package(
         .executable(name: "kiln", targets: ["kiln"]),
         .library(name: "KilnSystem", targets: ["KilnSystem"]),
         .library(name: "KilnOCI", targets: ["KilnOCI"]),
+        .library(name: "KilnProgress", targets: ["KilnProgress"]),
         .library(name: "KilnRegistry", targets: ["KilnRegistry"]),
         .library(name: "KilnArchive", targets: ["KilnArchive"]),
         .library(name: "KilnStore", targets: ["KilnStore"]),
@@ -68,28 +69,33 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "KilnProgress",
+            dependencies: ["KilnOCI", "KilnSystem"],
+            swiftSettings: strict
+        ),
+        .target(
             name: "KilnDockerfile",
             dependencies: ["KilnOCI", "KilnSystem"],
             swiftSettings: strict
         ),
         .target(
             name: "KilnSolver",
-            dependencies: ["KilnOCI", "KilnSystem", "KilnArchive", "KilnDockerfile", "KilnStore"],
+            dependencies: ["KilnOCI", "KilnSystem", "KilnProgress", "KilnArchive", "KilnDockerfile", "KilnStore"],
             swiftSettings: strict
         ),
         .target(
             name: "KilnWorker",
-            dependencies: ["KilnOCI", "KilnSystem", "KilnArchive", "KilnDockerfile", "KilnStore", "KilnSolver", "KilnRegistry", "CKilnSys"],
+            dependencies: ["KilnOCI", "KilnSystem", "KilnArchive", "KilnDockerfile", "KilnStore", "KilnSolver", "KilnProgress", "KilnRegistry", "CKilnSys"],
             swiftSettings: strict
         ),
         .target(
             name: "KilnExport",
-            dependencies: ["KilnOCI", "KilnSystem", "KilnArchive", "KilnDockerfile", "KilnStore", "KilnSolver", "KilnRegistry", "KilnWorker"],
+            dependencies: ["KilnOCI", "KilnSystem", "KilnArchive", "KilnDockerfile", "KilnStore", "KilnSolver", "KilnProgress", "KilnRegistry", "KilnWorker"],
             swiftSettings: strict
         ),
         .target(
             name: "KilnCache",
-            dependencies: ["KilnOCI", "KilnSystem", "KilnArchive", "KilnExport", "KilnStore", "KilnSolver", "KilnRegistry"],
+            dependencies: ["KilnOCI", "KilnSystem", "KilnArchive", "KilnExport", "KilnStore", "KilnSolver", "KilnProgress", "KilnRegistry"],
             swiftSettings: strict
         ),
         .target(
@@ -106,6 +112,7 @@ let package = Package(
                 "KilnArchive",
                 "KilnDockerfile",
                 "KilnSolver",
+                "KilnProgress",
                 "KilnStore",
                 "KilnWorker",
                 "KilnExport",
@@ -141,7 +148,7 @@ let package = Package(
         ),
         .testTarget(
             name: "KilnSolverTests",
-            dependencies: ["KilnSolver", "KilnDockerfile", "KilnArchive", "KilnOCI", "KilnStore", "KilnWorker", "KilnRegistry", "KilnExport",
+            dependencies: ["KilnSolver", "KilnProgress", "KilnDockerfile", "KilnArchive", "KilnOCI", "KilnStore", "KilnWorker", "KilnRegistry", "KilnExport",
                            "KilnTestSupport", "CKilnSys",
                            .product(name: "PropertyBased", package: "swift-property-based"),
                            .product(name: "NIOCore", package: "swift-nio"),
@@ -150,7 +157,7 @@ let package = Package(
         ),
         .testTarget(
             name: "KilnCacheTests",
-            dependencies: ["KilnCache", "KilnArchive", "KilnOCI", "KilnSolver", "KilnStore", "KilnRegistry", "KilnWorker",
+            dependencies: ["KilnCache", "KilnArchive", "KilnOCI", "KilnSolver", "KilnProgress", "KilnStore", "KilnRegistry", "KilnWorker",
                            "KilnDockerfile", "KilnExport", "KilnTestSupport"],
             swiftSettings: strict
         ),

@@ -2,6 +2,7 @@ import Foundation
 import KilnOCI
 import KilnStore
 import KilnSystem
+import KilnProgress
 
 /// Runs one vertex: returns the layer its change makes (nil when it changes nothing).
 public protocol VertexExecutor: Sendable {

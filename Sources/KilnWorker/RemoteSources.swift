@@ -5,6 +5,7 @@ import KilnRegistry
 import KilnSolver
 import KilnStore
 import KilnSystem
+import KilnProgress
 
 /// Downloads the URL sources of a plan's `ADD` steps into the content store before the graph
 /// is built: a step's key is then made from what was downloaded, so a changed file at the same

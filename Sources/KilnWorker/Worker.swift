@@ -6,6 +6,7 @@ import KilnOCI
 import KilnSolver
 import KilnStore
 import KilnSystem
+import KilnProgress
 
 /// A step the worker cannot run.
 public struct WorkerError: Error, Sendable, CustomStringConvertible {

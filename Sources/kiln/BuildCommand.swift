@@ -10,6 +10,7 @@ import KilnSolver
 import KilnStore
 import KilnWorker
 import KilnSystem
+import KilnProgress
 
 /// `kiln build`: build a Dockerfile with a local cache that survives restarts.
 struct Build: AsyncParsableCommand {

@@ -8,6 +8,7 @@ import KilnSolver
 import KilnStore
 import KilnWorker
 import KilnSystem
+import KilnProgress
 
 /// Image references pushed together with one set of output options.
 struct PushGroup: Sendable {

@@ -10,6 +10,7 @@ import KilnTestSupport
 import KilnWorker
 import Synchronization
 import Testing
+import KilnProgress
 
 /// Lazy hits whose blobs turn out unfetchable run their steps again instead of failing the
 /// build, several cache sources give the newest result, and concurrent exports upload a blob

@@ -9,6 +9,7 @@ import KilnStore
 import KilnTestSupport
 import KilnWorker
 import Testing
+import KilnProgress
 
 /// Our exports round-trip through our importer in every layout: a fresh state directory that
 /// imports the cache has every step of the build as a hit, and fetches no layer for it.

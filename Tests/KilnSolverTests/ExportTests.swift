@@ -9,6 +9,7 @@ import KilnStore
 import KilnTestSupport
 import KilnWorker
 import Testing
+import KilnProgress
 
 /// Images Kiln builds are real images: they push, unpack with umoci and run with runc, every
 /// tar output reads with skopeo, and a deterministic Dockerfile gives the same digest twice.

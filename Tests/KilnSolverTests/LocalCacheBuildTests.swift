@@ -9,6 +9,7 @@ import KilnTestSupport
 import KilnWorker
 import Logging
 import Testing
+import KilnProgress
 
 /// Builds against a real registry with the real file-op worker: the local cache survives a
 /// restart, reruns exactly what changed, and never downloads what a hit does not need.

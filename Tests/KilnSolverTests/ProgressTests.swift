@@ -3,6 +3,7 @@ import KilnOCI
 import KilnSolver
 import KilnTestSupport
 import Testing
+import KilnProgress
 
 @Suite struct ProgressTests {
     static func capture(_ mode: ProgressMode, _ events: [ProgressEvent]) async throws -> String {

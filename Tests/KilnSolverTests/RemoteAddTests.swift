@@ -11,6 +11,7 @@ import NIOCore
 import NIOHTTP1
 import Synchronization
 import Testing
+import KilnProgress
 
 /// `ADD <url>`: downloaded from a real HTTP server, keyed by what was downloaded, written as
 /// BuildKit writes it (mode 0600, Last-Modified as mtime, name from the URL or

@@ -10,6 +10,7 @@ import KilnWorker
 import Logging
 import Synchronization
 import Testing
+import KilnProgress
 
 /// RUN through runc on overlayfs snapshots, with a busybox base image made here.
 @Suite(.serialized) struct RunStepTests {
