@@ -22,6 +22,7 @@ let package = Package(
         .library(name: "KilnWorker", targets: ["KilnWorker"]),
         .library(name: "KilnExport", targets: ["KilnExport"]),
         .library(name: "KilnCache", targets: ["KilnCache"]),
+        .library(name: "KilnBuild", targets: ["KilnBuild"]),
     ],
     dependencies: [
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
@@ -85,17 +86,23 @@ let package = Package(
         ),
         .target(
             name: "KilnWorker",
-            dependencies: ["KilnOCI", "KilnSystem", "KilnArchive", "KilnDockerfile", "KilnStore", "KilnSolver", "KilnProgress", "KilnRegistry", "CKilnSys"],
+            dependencies: ["KilnOCI", "KilnSystem", "KilnArchive", "KilnDockerfile", "KilnStore", "KilnSolver", "KilnProgress", "CKilnSys"],
             swiftSettings: strict
         ),
         .target(
             name: "KilnExport",
-            dependencies: ["KilnOCI", "KilnSystem", "KilnArchive", "KilnDockerfile", "KilnStore", "KilnSolver", "KilnProgress", "KilnRegistry", "KilnWorker"],
+            dependencies: ["KilnOCI", "KilnSystem", "KilnArchive", "KilnDockerfile", "KilnStore", "KilnSolver", "KilnProgress", "KilnRegistry"],
             swiftSettings: strict
         ),
         .target(
             name: "KilnCache",
             dependencies: ["KilnOCI", "KilnSystem", "KilnArchive", "KilnExport", "KilnStore", "KilnSolver", "KilnProgress", "KilnRegistry"],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "KilnBuild",
+            dependencies: ["KilnOCI", "KilnSystem", "KilnProgress", "KilnRegistry", "KilnArchive", "KilnStore", "KilnDockerfile",
+                           "KilnSolver", "KilnWorker", "KilnExport", "KilnCache"],
             swiftSettings: strict
         ),
         .target(
@@ -106,17 +113,12 @@ let package = Package(
         .executableTarget(
             name: "kiln",
             dependencies: [
+                "KilnBuild",
                 "KilnOCI",
                 "KilnSystem",
-                "KilnRegistry",
-                "KilnArchive",
-                "KilnDockerfile",
-                "KilnSolver",
                 "KilnProgress",
+                "KilnRegistry",
                 "KilnStore",
-                "KilnWorker",
-                "KilnExport",
-                "KilnCache",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -125,7 +127,8 @@ let package = Package(
         .target(
             name: "KilnTestSupport",
             dependencies: [
-                "KilnOCI", "KilnSystem", "KilnArchive", "KilnRegistry",
+                "KilnOCI", "KilnSystem", "KilnArchive", "KilnRegistry", "KilnStore", "KilnProgress", "KilnBuild",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -148,17 +151,38 @@ let package = Package(
         ),
         .testTarget(
             name: "KilnSolverTests",
-            dependencies: ["KilnSolver", "KilnProgress", "KilnDockerfile", "KilnArchive", "KilnOCI", "KilnStore", "KilnWorker", "KilnRegistry", "KilnExport",
-                           "KilnTestSupport", "CKilnSys",
-                           .product(name: "PropertyBased", package: "swift-property-based"),
-                           .product(name: "NIOCore", package: "swift-nio"),
-                           .product(name: "NIOHTTP1", package: "swift-nio")],
+            dependencies: ["KilnSolver", "KilnProgress", "KilnDockerfile", "KilnArchive", "KilnOCI", "KilnStore", "KilnSystem",
+                           "KilnTestSupport", .product(name: "PropertyBased", package: "swift-property-based")],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "KilnWorkerTests",
+            dependencies: ["KilnWorker", "KilnBuild", "KilnSolver", "KilnProgress", "KilnDockerfile", "KilnArchive", "KilnOCI", "KilnStore",
+                           "KilnRegistry", "KilnSystem", "KilnTestSupport"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "KilnExportTests",
+            dependencies: ["KilnExport", "KilnBuild", "KilnSolver", "KilnArchive", "KilnOCI", "KilnStore", "KilnRegistry", "KilnSystem",
+                           "KilnTestSupport"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "KilnBuildTests",
+            dependencies: ["KilnBuild", "KilnCache", "KilnSolver", "KilnProgress", "KilnDockerfile", "KilnArchive", "KilnOCI", "KilnStore",
+                           "KilnRegistry", "KilnSystem", "KilnTestSupport", .product(name: "PropertyBased", package: "swift-property-based"),
+                           .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio")],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "KilnProgressTests",
+            dependencies: ["KilnProgress", "KilnOCI", "KilnTestSupport"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "KilnCacheTests",
-            dependencies: ["KilnCache", "KilnArchive", "KilnOCI", "KilnSolver", "KilnProgress", "KilnStore", "KilnRegistry", "KilnWorker",
-                           "KilnDockerfile", "KilnExport", "KilnTestSupport"],
+            dependencies: ["KilnCache", "KilnBuild", "KilnExport", "KilnArchive", "KilnOCI", "KilnSolver", "KilnStore", "KilnRegistry",
+                           "KilnTestSupport"],
             swiftSettings: strict
         ),
         .testTarget(

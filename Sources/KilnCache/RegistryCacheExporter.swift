@@ -5,30 +5,22 @@ import KilnOCI
 import KilnRegistry
 import KilnSolver
 import KilnStore
-import KilnWorker
 
 /// Exports a build's cache to a registry in BuildKit's format: the key graph as cache config
 /// records, the layer chains of the results (all steps for `mode=max`, the final chain for
 /// `mode=min`), pushed as an OCI image manifest (default), an OCI index or a Docker manifest list.
 public struct RegistryCacheExporter: Sendable {
-    let client: RegistryClient
-    let store: ContentStore
-    let materializer: Materializer
-    let coordinator: BlobPushCoordinator
+    let context: ExportContext
     let warn: @Sendable (String) async -> Void
+    var store: ContentStore { context.store }
 
     /// BuildKit refuses to import a cache config larger than this.
     public static let configLimit = 1 << 20
 
     /// An exporter; exports running at the same time share `coordinator`; `warn` hears what
     /// the user should know about (a cache shrunk to fit the import limit).
-    public init(client: RegistryClient, store: ContentStore, materializer: Materializer,
-                coordinator: BlobPushCoordinator = BlobPushCoordinator(),
-                warn: @escaping @Sendable (String) async -> Void = { _ in }) {
-        self.client = client
-        self.store = store
-        self.materializer = materializer
-        self.coordinator = coordinator
+    public init(context: ExportContext, warn: @escaping @Sendable (String) async -> Void = { _ in }) {
+        self.context = context
         self.warn = warn
     }
 
@@ -175,9 +167,10 @@ public struct RegistryCacheExporter: Sendable {
         let p = try await prepare(graph: graph, options: options)
         // An unchanged build makes byte-identical documents: when the ref already names them,
         // every blob is there too and nothing needs checking or pushing.
+        let client = context.client
         if try await client.manifestDescriptor(ref)?.digest == p.descriptor.digest { return p.descriptor }
         // Blobs first (in parallel, bounded), then the config, then the manifest.
-        try await LayerPusher(client: client, store: store, materializer: materializer, coordinator: coordinator).push(p.layers, to: ref)
+        try await LayerPusher(context: context).push(p.layers, to: ref)
         if try await client.blobSize(p.configDescriptor.digest, in: ref) == nil {
             try await client.pushBlob(p.config, mediaType: MediaType.buildkitCacheConfig, to: ref)
         }
@@ -185,23 +178,16 @@ public struct RegistryCacheExporter: Sendable {
         return p.descriptor
     }
 
-    /// Exports to an OCI image layout directory (`index.json`, `oci-layout`, `blobs/sha256/`).
+    /// Exports to an OCI image layout directory (`index.json`, `oci-layout`, `blobs/sha256/`);
+    /// blobs already there are kept.
     public func exportLocal(graph: BuildGraph, to dest: String, options: CacheExportOptions) async throws -> Descriptor {
         let p = try await prepare(graph: graph, options: options)
-        let blobs = dest + "/blobs/sha256"
-        try FileManager.default.createDirectory(atPath: blobs, withIntermediateDirectories: true)
-        for l in p.layers {
-            let target = blobs + "/" + l.digest.encoded
-            if FileManager.default.fileExists(atPath: target) { continue }
-            try await materializer.ensureBlob(l)
-            try FileManager.default.copyItem(atPath: store.path(for: l.digest), toPath: target)
+        let sink = try DirectoryLayoutSink(root: dest)
+        var blobs: [OCILayout.Blob] = [.data(p.config), .data(p.manifest)]
+        for l in p.layers where !sink.contains("blobs/sha256/" + l.digest.encoded) {
+            blobs.append(.file(l.digest, path: try await context.fetcher.fetchVerified(l), size: l.size))
         }
-        try p.config.write(to: URL(fileURLWithPath: blobs + "/" + p.configDescriptor.digest.encoded))
-        try p.manifest.write(to: URL(fileURLWithPath: blobs + "/" + p.descriptor.digest.encoded))
-        var d = p.descriptor
-        d.annotations = ["org.opencontainers.image.ref.name": "latest"]
-        try ImageIndex(manifests: [d]).encoded().write(to: URL(fileURLWithPath: dest + "/index.json"))
-        try Data(#"{"imageLayoutVersion":"1.0.0"}"#.utf8).write(to: URL(fileURLWithPath: dest + "/oci-layout"))
+        try OCILayout.write(to: sink, top: p.descriptor, annotations: ["org.opencontainers.image.ref.name": "latest"], blobs: blobs)
         return p.descriptor
     }
 
@@ -215,8 +201,7 @@ public struct RegistryCacheExporter: Sendable {
 
     /// The layer as the export wants it encoded.
     func encode(_ layer: CachedLayer, options: CacheExportOptions) async throws -> CachedLayer {
-        try await LayerEncoder(store: store, materializer: materializer)
-            .encode(layer, compression: options.compression, force: options.forceCompression)
+        try await LayerEncoder(fetcher: context.fetcher).encode(layer, compression: options.compression, force: options.forceCompression)
     }
 
 }

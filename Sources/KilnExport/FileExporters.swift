@@ -2,26 +2,25 @@ import Foundation
 import KilnArchive
 import KilnOCI
 import KilnStore
-import KilnWorker
 
 /// Outputs written to the local filesystem: the final tree (`local`), the tree as a tar
 /// (`tar`), an OCI image layout tar (`oci`) and a docker-archive tar (`docker`).
 public struct FileExporters: Sendable {
-    let store: ContentStore
-    let materializer: Materializer
+    let fetcher: any BlobFetcher
+    let filesystems: any ChainFilesystems
 
-    /// Exporters over `store`.
-    public init(store: ContentStore, materializer: Materializer) {
-        self.store = store
-        self.materializer = materializer
+    /// Exporters reading blobs through `fetcher` and chains' filesystems from `filesystems`.
+    public init(fetcher: any BlobFetcher, filesystems: any ChainFilesystems) {
+        self.fetcher = fetcher
+        self.filesystems = filesystems
     }
 
     /// Writes the final filesystem into `dest` (created when missing).
     public func local(chain: [CachedLayer], dest: String) async throws {
-        for l in chain { try await materializer.ensureVerified(l) }
+        var paths: [String] = []
+        for l in chain { paths.append(try await fetcher.fetchVerified(l)) }
         try FileManager.default.createDirectory(atPath: dest, withIntermediateDirectories: true)
-        let paths = chain.map { store.path(for: $0.digest) }
-        try await BlockingIO.run {
+        try await BlockingIO.run { [paths] in
             for p in paths {
                 try LayerApplier(root: dest).apply(try DetectedCompression.detect(path: p).decompressing(FileSource(path: p)))
             }
@@ -30,29 +29,19 @@ public struct FileExporters: Sendable {
 
     /// Writes the final filesystem as a tar (owners preserved) to `dest` (`-` for stdout).
     public func tar(chain: [CachedLayer], dest: String) async throws {
-        let dir = try await materializer.directory(for: chain)
-        try await BlockingIO.run {
-            let sink: any ByteSink = dest == "-" ? try FileSink(path: "/dev/stdout") : try FileSink(path: dest)
-            let writer = TarWriter(sink: sink)
-            try LayerPacker().pack(directory: dir, into: writer)
-            try writer.finish()
-        }
+        let dir = try await filesystems.directory(for: chain, report: nil)
+        try await writeTar(dest) { writer in try LayerPacker().pack(directory: dir, into: writer) }
     }
 
     /// Writes an OCI image layout tar: `oci-layout`, `index.json`, `blobs/sha256/…`.
     public func oci(chain: [CachedLayer], config: Data, names: [String], dest: String) async throws {
         let (_, manifest) = try ImageExporter.manifest(chain: chain, config: config)
-        let md = Descriptor(mediaType: MediaType.ociManifest, digest: Digest.of(manifest), size: Int64(manifest.count),
-                            annotations: names.first.map { ["org.opencontainers.image.ref.name": Self.tagPart($0)] })
-        let index = try ImageIndex(manifests: [md]).encoded()
-        try await writeArchive(dest: dest, chain: chain) { w, blob in
-            try Self.file(w, "oci-layout", Data(#"{"imageLayoutVersion":"1.0.0"}"#.utf8))
-            try Self.file(w, "index.json", index)
-            try Self.dir(w, "blobs")
-            try Self.dir(w, "blobs/sha256")
-            try Self.file(w, "blobs/sha256/" + Digest.of(config).encoded, config)
-            try Self.file(w, "blobs/sha256/" + Digest.of(manifest).encoded, manifest)
-            for l in chain { try blob("blobs/sha256/" + l.digest.encoded, l) }
+        let top = Descriptor(mediaType: MediaType.ociManifest, digest: Digest.of(manifest), size: Int64(manifest.count))
+        let annotations = names.first.map { ["org.opencontainers.image.ref.name": Self.tagPart($0)] }
+        let layers = try await verifiedFiles(chain)
+        try await writeTar(dest) { writer in
+            try OCILayout.write(to: TarLayoutSink(writer: writer), top: top, annotations: annotations,
+                                blobs: [.data(config), .data(manifest)] + layers)
         }
     }
 
@@ -65,35 +54,28 @@ public struct FileExporters: Sendable {
             var Layers: [String]
         }
         let manifest = try JSONEncoder().encode([Entry(Config: configName, RepoTags: names, Layers: chain.map { $0.digest.encoded + ".tar" })])
-        try await writeArchive(dest: dest, chain: chain) { w, blob in
-            try Self.file(w, configName, config)
-            try Self.file(w, "manifest.json", manifest)
-            for l in chain { try blob(l.digest.encoded + ".tar", l) }
+        let layers = try await verifiedFiles(chain)
+        try await writeTar(dest) { writer in
+            let sink = TarLayoutSink(writer: writer)
+            try sink.add(configName, data: config)
+            try sink.add("manifest.json", data: manifest)
+            for case .file(let d, let path, let size) in layers { try sink.add(d.encoded + ".tar", copying: path, size: size) }
         }
     }
 
-    private func writeArchive(dest: String, chain: [CachedLayer],
-                              _ body: @escaping @Sendable (TarWriter, (String, CachedLayer) throws -> Void) throws -> Void) async throws {
-        for l in chain { try await materializer.ensureVerified(l) }
-        let store = self.store
+    /// The chain's blobs, fetched and checked against their digests.
+    private func verifiedFiles(_ chain: [CachedLayer]) async throws -> [OCILayout.Blob] {
+        var out: [OCILayout.Blob] = []
+        for l in chain { out.append(.file(l.digest, path: try await fetcher.fetchVerified(l), size: l.size)) }
+        return out
+    }
+
+    private func writeTar(_ dest: String, _ body: @escaping @Sendable (TarWriter) throws -> Void) async throws {
         try await BlockingIO.run {
-            let w = TarWriter(sink: dest == "-" ? try FileSink(path: "/dev/stdout") : try FileSink(path: dest))
-            try body(w) { name, layer in
-                let path = store.path(for: layer.digest)
-                try w.writeHeader(TarEntry(path: name, kind: .regular, mode: 0o644, size: layer.size))
-                try w.writeContent(from: FileSource(path: path))
-            }
-            try w.finish()
+            let writer = TarWriter(sink: dest == "-" ? try FileSink(path: "/dev/stdout") : try FileSink(path: dest))
+            try body(writer)
+            try writer.finish()
         }
-    }
-
-    static func file(_ w: TarWriter, _ name: String, _ data: Data) throws {
-        try w.writeHeader(TarEntry(path: name, kind: .regular, mode: 0o644, size: Int64(data.count)))
-        try Array(data).withUnsafeBytes { try w.writeContent($0) }
-    }
-
-    static func dir(_ w: TarWriter, _ name: String) throws {
-        try w.writeHeader(TarEntry(path: name, kind: .directory, mode: 0o755))
     }
 
     static func tagPart(_ name: String) -> String {

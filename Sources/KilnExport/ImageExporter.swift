@@ -3,24 +3,18 @@ import KilnArchive
 import KilnOCI
 import KilnRegistry
 import KilnStore
-import KilnWorker
 
 /// Pushes a built image: layers (HEAD, then a cross-repository mount from any repository of
 /// the same registry known to hold the blob, else an upload — fetching the blob first when it
 /// is only remote), then the config, then the manifest under every tag.
 public struct ImageExporter: Sendable {
-    let client: RegistryClient
-    let store: ContentStore
-    let materializer: Materializer
-    let coordinator: BlobPushCoordinator
+    let context: ExportContext
+    let pusher: LayerPusher
 
-    /// An exporter; exports running at the same time share `coordinator`.
-    public init(client: RegistryClient, store: ContentStore, materializer: Materializer,
-                coordinator: BlobPushCoordinator = BlobPushCoordinator()) {
-        self.client = client
-        self.store = store
-        self.materializer = materializer
-        self.coordinator = coordinator
+    /// An exporter.
+    public init(context: ExportContext) {
+        self.context = context
+        pusher = LayerPusher(context: context)
     }
 
     /// The manifest for `chain` and `config`, with its bytes, in OCI or Docker media types.
@@ -41,7 +35,7 @@ public struct ImageExporter: Sendable {
         var layers = chain
         var config = config
         if let c = options.compression {
-            let encoder = LayerEncoder(store: store, materializer: materializer)
+            let encoder = LayerEncoder(fetcher: context.fetcher)
             var out: [CachedLayer] = []
             for l in chain { out.append(try await encoder.encode(l, compression: c, force: options.forceCompression)) }
             layers = out
@@ -57,9 +51,9 @@ public struct ImageExporter: Sendable {
         let (manifest, manifestData) = try Self.manifest(chain: chain, config: config, oci: oci)
         let mediaType = manifest.mediaType ?? MediaType.ociManifest
         for ref in refs {
-            try await LayerPusher(client: client, store: store, materializer: materializer, coordinator: coordinator).push(chain, to: ref)
-            try await client.pushBlob(config, mediaType: manifest.config.mediaType, to: ref)
-            try await client.putManifest(manifestData, mediaType: mediaType, to: ref)
+            try await pusher.push(chain, to: ref)
+            try await context.client.pushBlob(config, mediaType: manifest.config.mediaType, to: ref)
+            try await context.client.putManifest(manifestData, mediaType: mediaType, to: ref)
         }
         return Descriptor(mediaType: mediaType, digest: Digest.of(manifestData), size: Int64(manifestData.count))
     }

@@ -2,19 +2,14 @@ import Foundation
 import KilnArchive
 import KilnOCI
 import KilnStore
-import KilnWorker
 
 /// Re-encodes layers for an export that asks for a compression: new blobs (made on this
 /// machine) take it; with `force`, every blob does. Converted blobs go into the content store.
 public struct LayerEncoder: Sendable {
-    let store: ContentStore
-    let materializer: Materializer
+    let fetcher: any BlobFetcher
 
-    /// An encoder over `store`.
-    public init(store: ContentStore, materializer: Materializer) {
-        self.store = store
-        self.materializer = materializer
-    }
+    /// An encoder reading blobs through `fetcher` (into its store).
+    public init(fetcher: any BlobFetcher) { self.fetcher = fetcher }
 
     /// `layer` encoded as asked (or as it is, when no conversion is called for).
     public func encode(_ layer: CachedLayer, compression wanted: Compression, force: Bool) async throws -> CachedLayer {
@@ -28,8 +23,8 @@ public struct LayerEncoder: Sendable {
         case .estargz: needs = layer.tocDigest == nil && (madeHere || force)
         }
         guard needs else { return layer }
-        try await materializer.ensureBlob(layer)
-        let source = store.path(for: layer.digest)
+        let store = fetcher.store
+        let source = try await fetcher.fetch(layer)
         let ingest = store.newIngestPath()
         let blob = try await BlockingIO.run { try LayerConverter.convert(source: source, to: ingest, compression: wanted) }
         let mt = MediaType.layer(blob.compression.layerCompression, oci: true)

@@ -15,6 +15,14 @@ public enum BlobPushOutcome: Sendable, Hashable {
     case uploaded
 }
 
+/// What putting a blob into a repository takes, once the cheap ways were tried.
+public enum BlobPushPlan: Sendable, Hashable {
+    /// Done: the repository had it, or the registry mounted it from another repository.
+    case done(BlobPushOutcome)
+    /// Its bytes must be uploaded, into this already open upload session when there is one.
+    case upload(session: String?)
+}
+
 extension RegistryClient {
     /// Puts the blob stored in the file at `path` into `repository`, as cheaply as possible:
     /// nothing when it is already there, a cross-repository mount when a repository of the same
@@ -28,39 +36,37 @@ extension RegistryClient {
         _ descriptor: Descriptor, fromFile path: String, to repository: Reference,
         mountCandidates: [Reference] = [], skipExistenceCheck: Bool = false
     ) async throws(RegistryError) -> BlobPushOutcome {
-        try await pushBlob(descriptor, to: repository, mountCandidates: mountCandidates,
-                           skipExistenceCheck: skipExistenceCheck) { path }
+        switch try await planPush(descriptor, to: repository, mountCandidates: mountCandidates, skipExistenceCheck: skipExistenceCheck) {
+        case .done(let outcome):
+            return outcome
+        case .upload(let session):
+            try await upload(descriptor, fromFile: path, to: repository, session: session)
+            return .uploaded
+        }
     }
 
-    /// Like ``pushBlob(_:fromFile:to:mountCandidates:skipExistenceCheck:)``, but the file is
-    /// asked for only when the bytes must be uploaded — a blob that exists or mounts is never
-    /// fetched or read.
-    @discardableResult
-    public func pushBlob(
-        _ descriptor: Descriptor, to repository: Reference, mountCandidates: [Reference] = [],
-        skipExistenceCheck: Bool = false, file: @Sendable () async throws -> String
-    ) async throws(RegistryError) -> BlobPushOutcome {
+    /// The cheap part of a push: HEAD (unless skipped), then a cross-repository mount from a
+    /// candidate on the same registry. Callers that must fetch a blob before uploading it ask
+    /// here first, so a blob that exists or mounts is never fetched.
+    public func planPush(
+        _ descriptor: Descriptor, to repository: Reference, mountCandidates: [Reference] = [], skipExistenceCheck: Bool = false
+    ) async throws(RegistryError) -> BlobPushPlan {
         if !skipExistenceCheck, try await blobSize(descriptor.digest, in: repository) != nil {
-            return .existed
+            return .done(.existed)
         }
-        var location: String?
         for source in mountCandidates where source.apiHost == repository.apiHost && source.repository != repository.repository {
             switch try await mount(descriptor.digest, from: source, to: repository) {
-            case .mounted: return .mounted(from: source.repository)
-            case .session(let loc): location = loc
+            case .mounted: return .done(.mounted(from: source.repository))
+            case .session(let loc): return .upload(session: loc)
             }
-            if location != nil { break }
         }
-        let path: String
-        do {
-            path = try await file()
-        } catch let e as RegistryError {
-            throw e
-        } catch {
-            throw RegistryError.localIO(path: descriptor.digest.description, reason: ErrorText.describe(error))
-        }
-        try await uploadFile(descriptor, path: path, to: repository, location: location)
-        return .uploaded
+        return .upload(session: nil)
+    }
+
+    /// Uploads the file's bytes (see ``pushBlob(_:fromFile:to:mountCandidates:skipExistenceCheck:)``),
+    /// into `session` when ``planPush(_:to:mountCandidates:skipExistenceCheck:)`` opened one.
+    public func upload(_ descriptor: Descriptor, fromFile path: String, to repository: Reference, session: String?) async throws(RegistryError) {
+        try await uploadFile(descriptor, path: path, to: repository, location: session)
     }
 
     /// Uploads the file's bytes, into the upload session at `location` when one is already open.

@@ -4,15 +4,24 @@ import KilnStore
 import KilnSystem
 import KilnProgress
 
-/// Runs one vertex: returns the layer its change makes (nil when it changes nothing).
+/// What running one vertex came to.
+public enum StepResult: Sendable {
+    /// It ran: the layer its change made (nil when it changed nothing).
+    case layer(CachedLayer?)
+    /// A layer of its inputs could not be fetched (a lazy cache hit whose source is gone): the
+    /// steps that made it must run again before this one can.
+    case unavailable(BlobUnavailable)
+}
+
+/// Runs one vertex.
 public protocol VertexExecutor: Sendable {
     /// Executes `vertex`; `inputs` are the layer chains of its inputs, in order.
     func execute(_ vertex: Vertex, in graph: BuildGraph, inputs: [[CachedLayer]],
-                 report: @escaping @Sendable (ProgressEvent) async -> Void) async throws -> CachedLayer?
+                 report: @escaping @Sendable (ProgressEvent) async -> Void) async throws -> StepResult
 }
 
 /// A step that failed, with its name.
-public struct SolveError: WrappingError, Sendable, CustomStringConvertible {
+public struct SolveError: Error, Sendable, CustomStringConvertible {
     /// The vertex name.
     public var step: String
     /// The underlying failure, as a message.
@@ -117,9 +126,9 @@ public actor Solver {
             let inputs = try await solveInputs(v)
             let started = Date()
             await report(.vertex(VertexStatus(digest: v.key.id, name: v.name, started: started)))
-            let layer: CachedLayer?
+            let result: StepResult
             do {
-                layer = try await limiter.withPermit { [graph, executor, printer] in
+                result = try await limiter.withPermit { [graph, executor, printer] in
                     try await executor.execute(v, in: graph, inputs: inputs) { e in await printer.handle(e) }
                 }
             } catch {
@@ -127,24 +136,33 @@ public actor Solver {
                     await report(.vertex(VertexStatus(digest: v.key.id, name: v.name, started: started, completed: Date(), canceled: true)))
                     throw CancellationError()
                 }
+                throw await failed(v, started: started, error: error)
+            }
+            switch result {
+            case .unavailable(let missing):
                 // A few tries per blob: another step may have picked up a stale chain meanwhile.
-                if let missing = BlobUnavailable.find(in: error), retried[missing.digest, default: 0] < 3,
-                   try await forget(missing, step: v.name) {
+                if retried[missing.digest, default: 0] < 3, try await forget(missing, step: v.name) {
                     retried[missing.digest, default: 0] += 1
                     continue
                 }
-                let message = ErrorText.describe(error)
-                await report(.vertex(VertexStatus(digest: v.key.id, name: v.name, started: started, completed: Date(), error: message)))
-                throw SolveError(step: v.name, message: message, underlying: error)
+                throw await failed(v, started: started, error: missing)
+            case .layer(let layer):
+                var chain = v.inputs.isEmpty ? [] : inputs[0]
+                if let layer { chain.append(layer) }
+                try await store.storeResult(key: v.key.id, recordDigest: v.key.recordDigest, description: v.name, layers: chain)
+                outcomes[v.name] = .executed
+                await report(.vertex(VertexStatus(digest: v.key.id, name: v.name, started: started, completed: Date())))
+                chains[index] = chain
+                return chain
             }
-            var chain = v.inputs.isEmpty ? [] : inputs[0]
-            if let layer { chain.append(layer) }
-            try await store.storeResult(key: v.key.id, recordDigest: v.key.recordDigest, description: v.name, layers: chain)
-            outcomes[v.name] = .executed
-            await report(.vertex(VertexStatus(digest: v.key.id, name: v.name, started: started, completed: Date())))
-            chains[index] = chain
-            return chain
         }
+    }
+
+    /// Reports `v` failed and returns the error naming it.
+    private func failed(_ v: Vertex, started: Date, error: any Error) async -> SolveError {
+        let message = ErrorText.describe(error)
+        await report(.vertex(VertexStatus(digest: v.key.id, name: v.name, started: started, completed: Date(), error: message)))
+        return SolveError(step: v.name, message: message, underlying: error)
     }
 
     /// The chains of `v`'s inputs, solved in parallel.
@@ -190,13 +208,12 @@ public actor Solver {
         }
     }
 
-    /// Called when using the solved target failed because `error` names a blob that cannot be
-    /// fetched (an export): forgets the results holding it and solves the target again.
-    /// Rethrows `error` when that cannot help.
-    public func recover(from error: any Error) async throws -> [CachedLayer] {
-        guard let missing = BlobUnavailable.find(in: error), exportRetries.insert(missing.digest).inserted,
-              try await forget(missing, step: "the export")
-        else { throw error }
+    /// Called when an output could not use the solved target because `missing` cannot be
+    /// fetched: forgets the results holding it and solves the target again, so the steps that
+    /// made it run. Throws `missing` when that cannot help (a base image's own layer, or a blob
+    /// already recovered from once).
+    public func recover(missing: BlobUnavailable) async throws -> [CachedLayer] {
+        guard exportRetries.insert(missing.digest).inserted, try await forget(missing, step: "the export") else { throw missing }
         return try await solve()
     }
 

@@ -24,21 +24,4 @@ public struct BlobUnavailable: Error, Sendable, CustomStringConvertible {
         return "layer \(digest) cannot be fetched from \(from): \(reason)"
     }
 
-    /// The unavailable blob behind `error`, looking through errors that wrap another.
-    public static func find(in error: any Error) -> BlobUnavailable? {
-        var current: (any Error)? = error
-        var depth = 0
-        while let e = current, depth < 8 {
-            if let found = e as? BlobUnavailable { return found }
-            current = (e as? any WrappingError)?.underlying
-            depth += 1
-        }
-        return nil
-    }
-}
-
-/// An error that carries the error that caused it.
-public protocol WrappingError: Error {
-    /// The cause.
-    var underlying: any Error { get }
 }

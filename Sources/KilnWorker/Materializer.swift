@@ -1,75 +1,28 @@
 import Foundation
 import KilnArchive
 import KilnOCI
-import KilnRegistry
 import KilnStore
 import KilnSystem
 
-/// Turns layer chains into directories (the copying snapshotter): blobs are fetched into the
-/// content store when missing (from the repository recorded as their source, verified), then
-/// applied in order. Finished snapshots are kept by ChainID and shared between builds.
-public actor Materializer {
+/// Turns layer chains into directories (the copying snapshotter): every blob of the chain is
+/// fetched through the ``BlobFetcher`` when missing, then applied in order, verified while it
+/// is read. Finished snapshots are kept by ChainID and shared between builds.
+public actor Materializer: ChainFilesystems {
     private let store: ContentStore
-    private let client: RegistryClient
+    private let fetcher: any BlobFetcher
     private var inflight: [Digest: Task<String, any Error>] = [:]
-    private var fetching: [Digest: Task<Void, any Error>] = [:]
 
-    /// A materializer over `store`, fetching with `client`.
-    public init(store: ContentStore, client: RegistryClient) {
-        self.store = store
-        self.client = client
+    /// A materializer over `fetcher`'s store.
+    public init(fetcher: any BlobFetcher) {
+        self.store = fetcher.store
+        self.fetcher = fetcher
     }
 
     /// ChainID of a layer chain.
     public static func chainID(_ chain: [CachedLayer]) -> Digest { ChainID.of(chain.map(\.diffID)) }
 
     /// Reports byte transfers (layer pulls) of a vertex.
-    public typealias Reporter = @Sendable (_ id: String, _ name: String, _ current: Int64, _ total: Int64) async -> Void
-
-    /// Ensures the blob of `layer` is in the store, fetching it (verified) from the first of
-    /// its known source repositories that serves it. Throws ``BlobUnavailable`` when none does,
-    /// so the solver can run the steps that made it instead.
-    public func ensureBlob(_ layer: CachedLayer, report: Reporter? = nil) async throws {
-        if store.contains(layer.digest) { return }
-        if let t = fetching[layer.digest] { return try await t.value }
-        let task = Task { try await self.fetch(layer, report: report) }
-        fetching[layer.digest] = task
-        defer { fetching[layer.digest] = nil }
-        try await task.value
-    }
-
-    /// ``ensureBlob(_:report:)``, then checks the stored bytes against the digest: a copy
-    /// corrupted on disk is discarded and fetched again. For readers that use a blob's bytes
-    /// directly (file exports).
-    public func ensureVerified(_ layer: CachedLayer, report: Reporter? = nil) async throws {
-        try await ensureBlob(layer, report: report)
-        guard try await store.verify(layer.digest) == false else { return }
-        try await store.discardCorrupt(layer.digest)
-        await report?(layer.digest.description, "stored layer \(layer.digest.encoded.prefix(12)) was corrupt; fetching it again", 0, 0)
-        try await ensureBlob(layer, report: report)
-    }
-
-    private func fetch(_ layer: CachedLayer, report: Reporter?) async throws {
-        var sources: [String] = []
-        if let s = layer.source { sources.append(s) }
-        for s in (try? await store.sources(layer.digest)) ?? [] where !sources.contains(s) { sources.append(s) }
-        var reason = "no repository is known to hold it"
-        for source in sources {
-            let tmp = store.newIngestPath()
-            do {
-                let repo = try Reference(parsing: source)
-                try await client.fetchBlob(Descriptor(mediaType: layer.mediaType, digest: layer.digest, size: layer.size), from: repo, to: tmp)
-                try await store.commit(ingestPath: tmp, digest: layer.digest, mediaType: layer.mediaType, diffID: layer.diffID)
-                await report?(layer.digest.description, "pulled \(layer.digest.encoded.prefix(12)) from \(source)", layer.size, layer.size)
-                return
-            } catch {
-                unlink(tmp)
-                if Task.isCancelled { throw CancellationError() }
-                reason = ErrorText.describe(error)
-            }
-        }
-        throw BlobUnavailable(digest: layer.digest, sources: sources, reason: reason)
-    }
+    public typealias Reporter = TransferReporter
 
     /// The directory holding the filesystem of `chain` (read it, do not change it).
     public func directory(for chain: [CachedLayer], report: Reporter? = nil) async throws -> String {
@@ -93,7 +46,7 @@ public actor Materializer {
         try await store.hold(chain.map(\.digest))
         if FileManager.default.fileExists(atPath: final) { return final }
         try FileManager.default.createDirectory(atPath: store.root + "/snapshots", withIntermediateDirectories: true)
-        for l in chain { try await ensureBlob(l, report: report) }
+        for l in chain { _ = try await fetcher.fetch(l, report: report) }
         var repaired = Set<Digest>()
         while true {
             let tmp = store.newScratchPath("snapshot")
@@ -112,7 +65,7 @@ public actor Materializer {
                 try await store.discardCorrupt(corrupt)
                 guard let layer = chain.first(where: { $0.digest == corrupt }) else { throw StoreError.notFound(corrupt) }
                 await report?(corrupt.description, "stored layer \(corrupt.encoded.prefix(12)) was corrupt; fetching it again", 0, 0)
-                try await ensureBlob(layer, report: report)
+                _ = try await fetcher.fetch(layer, report: report)
             } catch {
                 _ = try? await BlockingIO.run { HostFiles.removeTree(tmp) }
                 throw error

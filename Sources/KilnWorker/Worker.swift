@@ -38,49 +38,29 @@ public struct Worker: VertexExecutor {
     }
 
     public func execute(_ vertex: Vertex, in graph: BuildGraph, inputs: [[CachedLayer]],
-                        report: @escaping @Sendable (ProgressEvent) async -> Void) async throws -> CachedLayer? {
+                        report: @escaping @Sendable (ProgressEvent) async -> Void) async throws -> StepResult {
+        do {
+            return .layer(try await run(vertex, graph: graph, inputs: inputs, report: report))
+        } catch let missing as BlobUnavailable {
+            // An input's layer (a lazy cache hit) is gone from every source: the solver runs
+            // the steps that made it again.
+            return .unavailable(missing)
+        }
+    }
+
+    private func run(_ vertex: Vertex, graph: BuildGraph, inputs: [[CachedLayer]],
+                     report: @escaping @Sendable (ProgressEvent) async -> Void) async throws -> CachedLayer? {
+        let vertexID = vertex.key.id
+        let pulls: Materializer.Reporter = { id, name, current, total in
+            await report(.status(vertex: vertexID, id: id, name: name, current: current, total: total))
+        }
         switch vertex.op {
         case .image:
             return nil
         case .exec(let run):
-            let stageBinds = run.parsedMounts.filter { $0.kind == .bind && $0.from != nil }.count
-            guard inputs.count > stageBinds, let chain = inputs.first else {
-                throw WorkerError("RUN needs a base image with a shell (FROM scratch has none)")
-            }
-            let vertexID = vertex.key.id
-            let pulls: Materializer.Reporter = { id, name, current, total in
-                await report(.status(vertex: vertexID, id: id, name: name, current: current, total: total))
-            }
-            let lower = try await materializer.directory(for: chain, report: pulls)
-            var stageSources: [String] = []
-            for input in inputs.dropFirst() { stageSources.append(try await materializer.directory(for: input, report: pulls)) }
-            let prepared = try await PreparedMounts.prepare(run.parsedMounts, store: store, context: contextDirectory,
-                                                            stageSources: stageSources, secrets: secrets)
-            defer { prepared.release() }
-            let runner = ExecRunner(store: store, lower: lower, run: run, mounts: prepared) { data, stream in
+            return try await exec(run, inputs: inputs, pulls: pulls) { data, stream in
                 await report(.log(vertex: vertexID, stream: stream, data: data))
             }
-            let ingest = store.newIngestPath()
-            let packer = self.packer
-            let blob = try await runner.execute { upper, overlay, lower in
-                let writer = try LayerWriter(path: ingest, compression: .gzipDefault)
-                if overlay {
-                    try packer.packOverlayUpper(upper, into: writer.tar)
-                } else {
-                    try TreeDiff(packer: packer).diff(lower: lower, upper: upper, into: writer.tar)
-                }
-                let blob = try writer.finish()
-                // An empty tar (two zero blocks) means the step changed nothing.
-                return blob.uncompressedSize <= 1024 ? nil : blob
-            }
-            guard let blob else {
-                unlink(ingest)
-                return nil
-            }
-            try await store.commit(ingestPath: ingest, digest: blob.digest, mediaType: MediaType.ociLayerGzip, diffID: blob.diffID,
-                             uncompressedSize: blob.uncompressedSize)
-            return CachedLayer(digest: blob.digest, diffID: blob.diffID, mediaType: MediaType.ociLayerGzip, size: blob.size,
-                               createdAt: Int64(Date().timeIntervalSince1970))
         case .mkdir(let path, let user):
             // Directories that exist stay as they are; new ones belong to the USER in effect.
             let rootfs = inputs.isEmpty ? nil : try await materializer.directory(for: inputs[0])
@@ -95,12 +75,45 @@ public struct Worker: VertexExecutor {
                 copier.settleParents()
             }
         case .copy(let copy, let paths):
-            let vertexID = vertex.key.id
-            let pulls: Materializer.Reporter = { id, name, current, total in
-                await report(.status(vertex: vertexID, id: id, name: name, current: current, total: total))
-            }
             return try await copyLayer(copy, paths: paths, step: vertex.name, remote: graph.remoteFiles, inputs: inputs, report: pulls)
         }
+    }
+
+    /// A RUN: its inputs' snapshots, its mounts, runc; the change packed as a layer.
+    private func exec(_ run: RunStep, inputs: [[CachedLayer]], pulls: @escaping Materializer.Reporter,
+                      log: @escaping @Sendable ([UInt8], Int) async -> Void) async throws -> CachedLayer? {
+        let stageBinds = run.parsedMounts.filter { $0.kind == .bind && $0.from != nil }.count
+        guard inputs.count > stageBinds, let chain = inputs.first else {
+            throw WorkerError("RUN needs a base image with a shell (FROM scratch has none)")
+        }
+        let lower = try await materializer.directory(for: chain, report: pulls)
+        var stageSources: [String] = []
+        for input in inputs.dropFirst() { stageSources.append(try await materializer.directory(for: input, report: pulls)) }
+        let prepared = try await PreparedMounts.prepare(run.parsedMounts, store: store, context: contextDirectory,
+                                                        stageSources: stageSources, secrets: secrets)
+        defer { prepared.release() }
+        let runner = ExecRunner(store: store, lower: lower, run: run, mounts: prepared, report: log)
+        let ingest = store.newIngestPath()
+        let packer = self.packer
+        let blob = try await runner.execute { upper, overlay, lower in
+            let writer = try LayerWriter(path: ingest, compression: .gzipDefault)
+            if overlay {
+                try packer.packOverlayUpper(upper, into: writer.tar)
+            } else {
+                try TreeDiff(packer: packer).diff(lower: lower, upper: upper, into: writer.tar)
+            }
+            let blob = try writer.finish()
+            // An empty tar (two zero blocks) means the step changed nothing.
+            return blob.uncompressedSize <= 1024 ? nil : blob
+        }
+        guard let blob else {
+            unlink(ingest)
+            return nil
+        }
+        try await store.commit(ingestPath: ingest, digest: blob.digest, mediaType: MediaType.ociLayerGzip, diffID: blob.diffID,
+                               uncompressedSize: blob.uncompressedSize)
+        return CachedLayer(digest: blob.digest, diffID: blob.diffID, mediaType: MediaType.ociLayerGzip, size: blob.size,
+                           createdAt: Int64(Date().timeIntervalSince1970))
     }
 
     /// Where `path` (absolute in the image) lands in the filesystem `reference`: existing

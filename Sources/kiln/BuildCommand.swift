@@ -1,16 +1,11 @@
 import ArgumentParser
 import Foundation
-import KilnArchive
-import KilnDockerfile
-import KilnCache
-import KilnExport
+import KilnBuild
 import KilnOCI
-import KilnRegistry
-import KilnSolver
-import KilnStore
-import KilnWorker
-import KilnSystem
 import KilnProgress
+import KilnRegistry
+import KilnStore
+import KilnSystem
 
 /// `kiln build`: build a Dockerfile with a local cache that survives restarts.
 struct Build: AsyncParsableCommand {
@@ -68,6 +63,18 @@ struct Build: AsyncParsableCommand {
         guard let mode = ProgressMode(rawValue: progress) else {
             throw CLIError(description: "invalid --progress '\(progress)': use auto, plain, tty, quiet or rawjson")
         }
+        let request = try makeRequest()
+        try OutputPaths.check(request, metadataFile: metadataFile)
+        let store = try await StateDirectory.open(root)
+        defer { store.claim.release() }
+        let result = try await registry.withClient { client in
+            try await BuildSession(store: store, client: client).build(request, progress: mode.printer())
+        }
+        if let metadataFile { try result.metadata().write(to: URL(fileURLWithPath: metadataFile)) }
+    }
+
+    /// The flags as a build request; every value is checked here, before anything runs.
+    func makeRequest() throws -> BuildRequest {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: context, isDirectory: &isDir), isDir.boolValue else {
             throw CLIError(description: "build context \(context) is not a directory")
@@ -77,102 +84,28 @@ struct Build: AsyncParsableCommand {
         guard let text = try? String(contentsOfFile: dockerfilePath, encoding: .utf8) else {
             throw CLIError(description: "cannot read Dockerfile \(dockerfilePath)")
         }
-        var args: [String: String] = [:]
-        for a in buildArgs {
-            if let eq = a.firstIndex(of: "=") {
-                args[String(a[..<eq])] = String(a[a.index(after: eq)...])
-            } else if let v = ProcessInfo.processInfo.environment[a] {
-                args[a] = v
-            }
-        }
-        let tags = try tag.map { try Reference(parsing: $0) }
         if let n = network, !["default", "host", "none"].contains(n) {
             throw CLIError(description: "invalid --network '\(n)': use default, host or none")
         }
-        let secrets = try Self.secrets(secret)
-        let outputs = try output.map { spec throws -> OutputSpec in
-            do { return try OutputSpec(parsing: spec) } catch let e as ExportError { throw CLIError(description: e.description) }
+        var request = BuildRequest(context: contextDir, dockerfile: text)
+        request.dockerfileName = FSPath.base(dockerfilePath)
+        request.buildArgs = Self.buildArgs(buildArgs)
+        request.target = target
+        request.network = network
+        request.noCache = noCache
+        request.sourceDateEpoch = ProcessInfo.processInfo.environment["SOURCE_DATE_EPOCH"].flatMap(Int64.init)
+        request.secrets = try Self.secrets(secret)
+        request.tags = try tag.map { try Reference(parsing: $0) }
+        if push {
+            guard !request.tags.isEmpty else { throw CLIError(description: "--push needs at least one -t REF") }
+            request.outputs.append(.image(refs: request.tags, push: true, options: ImageOutputOptions()))
         }
-        var pushRefs = push ? tags : []
-        var pushGroups: [PushGroup] = push ? [PushGroup(refs: tags, options: ImageOutputOptions())] : []
-        for o in outputs where o.type == "image" || o.type == "registry" {
-            let names = (o.attributes["name"] ?? "").split(separator: ",").map(String.init).filter { !$0.isEmpty }
-            let refs = try (names.isEmpty ? tags : names.map { try Reference(parsing: $0) })
-            guard !refs.isEmpty else { throw CLIError(description: "output type=\(o.type) needs name= or -t") }
-            let options = try Self.imageOptions(o.attributes)
-            if o.type == "registry" || o.attributes["push"] == "true" {
-                pushRefs += refs
-                pushGroups.append(PushGroup(refs: refs, options: options))
-            }
-        }
-        if push && tags.isEmpty { throw CLIError(description: "--push needs at least one -t REF") }
-        let epoch = ProcessInfo.processInfo.environment["SOURCE_DATE_EPOCH"].flatMap(Int64.init)
-        // Cache specs are checked before anything runs or is pushed.
-        let cacheExports = try cacheTo.map { spec throws -> CacheExportTarget in
-            do { return try CacheSpec.export(spec) } catch let e as CacheSpecError { throw CLIError(description: e.description) }
-        }
-        let cacheImports = try cacheFrom.map { spec throws -> CacheImportSource in
-            do { return try CacheSpec.import(spec) } catch let e as CacheSpecError { throw CLIError(description: e.description) }
-        }
-        let metadataPath = metadataFile
-        let dockerfileName = FSPath.base(dockerfilePath)
-        let parsed = try DockerfileParser(fileName: dockerfileName).parse(text)
-        try OutputPaths.check(outputs: outputs, cacheExports: cacheExports, metadataFile: metadataPath)
-        let store = try await StateDirectory.open(root)
-        defer { store.claim.release() }
-        let printer = mode.printer()
-        let options = PlanOptions(buildArgs: args, target: target, fileName: dockerfileName, defaultNetwork: network)
-        let noCache = self.noCache
-
-        try await registry.withClient { client in
-            let resolver = ImageResolver(client: client, store: store)
-            let plan = try await BuildPlanner(options: options).plan(parsed) { ref, platform in
-                try await resolver.resolve(ref, platform: platform).config
-            }
-            for w in plan.warnings { await printer.handle(.warning(vertex: nil, short: w, detail: [])) }
-            if !tags.isEmpty && pushRefs.isEmpty && outputs.isEmpty {
-                await printer.handle(.warning(vertex: nil, short: "no output requested: the result of \(tags.map(\.description).joined(separator: ", ")) stays in the build cache", detail: []))
-            }
-            let ignore = DockerIgnore(contextDirectory: contextDir, dockerfileName: dockerfileName)
-            var graphBuilder = GraphBuilder(contextDirectory: contextDir, ignore: ignore, sourceDateEpoch: epoch)
-            graphBuilder.remoteFiles = try await RemoteSources(client: client, store: store).fetch(plan) { await printer.handle($0) }
-            let graph = try graphBuilder.build(plan, images: await resolver.resolved)
-            let materializer = Materializer(store: store, client: client)
-            let worker = Worker(store: store, materializer: materializer,
-                                contextDirectory: contextDir, ignore: ignore, secrets: secrets, sourceDateEpoch: epoch)
-            if !noCache, !cacheImports.isEmpty {
-                let caches = await Self.loadCaches(cacheImports, client: client, store: store, printer: printer)
-                try await RegistryCacheImporter.seed(caches, graph: graph, store: store)
-            }
-            let solver = Solver(graph: graph, store: store, executor: worker, printer: printer, noCache: noCache)
-            do {
-                var chain = try await solver.solve()
-                let names = (tags.map(\.description) + pushRefs.map(\.description)).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
-                let outputsRun = BuildOutputs(
-                    client: client, store: store, materializer: materializer, plan: plan, images: await resolver.resolved,
-                    graph: graph, sourceDateEpoch: epoch, pushGroups: pushGroups, outputs: outputs, names: names,
-                    cacheExports: cacheExports, assembleImage: !pushRefs.isEmpty || !outputs.isEmpty || metadataPath != nil,
-                    printer: printer)
-                var results: OutputResults
-                while true {
-                    do {
-                        results = try await outputsRun.run(chain: chain)
-                        break
-                    } catch {
-                        // A lazily cached layer that cannot be fetched: run its step again.
-                        chain = try await solver.recover(from: error)
-                    }
-                }
-                if let metadataPath {
-                    let data = try JSONSerialization.data(withJSONObject: try results.metadata(), options: [.sortedKeys, .withoutEscapingSlashes])
-                    try data.write(to: URL(fileURLWithPath: metadataPath))
-                }
-            } catch {
-                await printer.finish()
-                throw error
-            }
-            await printer.finish()
-        }
+        request.outputs += try output.map { try BuildOutput(parsing: $0, tags: request.tags) }
+        request.cacheExports = try cacheTo.map { try BuildRequest.cacheExport(parsing: $0) }
+        request.cacheImports = try cacheFrom.map { try BuildRequest.cacheImport(parsing: $0) }
+        request.cacheImportBudget = Self.cacheImportBudget
+        request.assembleImage = metadataFile != nil
+        return request
     }
 }
 
@@ -184,54 +117,17 @@ extension Build {
         return .milliseconds(Int64((env ?? 15) * 1000))
     }
 
-    /// Reads every `--cache-from` source at the same time; one that is missing, unreachable,
-    /// malformed or slower than ``cacheImportBudget`` prints a warning naming it and is left out.
-    static func loadCaches(_ sources: [CacheImportSource], client: RegistryClient, store: ContentStore,
-                           printer: any ProgressPrinter) async -> [ImportedCache] {
-        let budget = cacheImportBudget
-        return await withTaskGroup(of: (Int, ImportedCache?).self) { group in
-            for (i, source) in sources.enumerated() {
-                group.addTask {
-                    let name: String
-                    switch source {
-                    case .registry(let ref): name = ref.description
-                    case .local(let src, _): name = src
-                    }
-                    // A vertex like BuildKit's; a source that cannot be read is a warning, not an error.
-                    let id = Digest.of(Data("kiln cache import \(i) \(name)".utf8))
-                    let cache = await reportingVertex("importing cache manifest from \(name)", id: id, report: { await printer.handle($0) }) {
-                        () async -> ImportedCache? in
-                        do {
-                            return try await withTimeout(budget) {
-                                switch source {
-                                case .registry(let ref):
-                                    return try await RegistryCacheImporter(client: client).load(ref)
-                                case .local(let src, let tag):
-                                    return try await RegistryCacheImporter.loadLocal(src, tag: tag, store: store)
-                                }
-                            }
-                        } catch {
-                            if Task.isCancelled { return nil }
-                            await printer.handle(.warning(vertex: nil, short: "cannot import cache from \(name): \(ErrorText.describe(error))", detail: []))
-                            return nil
-                        }
-                    }
-                    return (i, cache)
-                }
+    /// `KEY=VALUE`, or `KEY` alone to take it from the environment.
+    static func buildArgs(_ specs: [String]) -> [String: String] {
+        var args: [String: String] = [:]
+        for a in specs {
+            if let eq = a.firstIndex(of: "=") {
+                args[String(a[..<eq])] = String(a[a.index(after: eq)...])
+            } else if let v = ProcessInfo.processInfo.environment[a] {
+                args[a] = v
             }
-            var loaded = [ImportedCache?](repeating: nil, count: sources.count)
-            for await (i, cache) in group { loaded[i] = cache }
-            // In the order given: on equal times the first source wins.
-            return loaded.compactMap { $0 }
         }
-    }
-
-    static func imageOptions(_ attributes: [String: String]) throws -> ImageOutputOptions {
-        do {
-            return try ImageOutputOptions(attributes: attributes)
-        } catch {
-            throw CLIError(description: error.description)
-        }
+        return args
     }
 
     /// `--secret` values, read into memory (never written anywhere): `src=FILE` or `env=VAR`;
@@ -280,8 +176,7 @@ enum StateDirectory {
     /// Opens the state directory for a command: claims it for this process and first removes
     /// what dead kiln processes left there (containers, mounts, temporary files), saying so.
     static func open(_ explicit: String?) async throws -> ContentStore {
-        let store = try ContentStore(root: resolve(explicit))
-        let swept = await store.sweepAbandoned(reaper: RuncReaper())
+        let (store, swept) = try await BuildState.open(resolve(explicit))
         if !swept.isEmpty { Console.write("note: \(swept)\n", to: STDERR_FILENO) }
         return store
     }

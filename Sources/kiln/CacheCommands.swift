@@ -2,7 +2,6 @@ import ArgumentParser
 import Foundation
 import KilnOCI
 import KilnStore
-import KilnWorker
 import KilnSystem
 
 /// `kiln du`: what the local cache holds.

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import KilnWorker
+import KilnBuild
 
 /// `kiln info`: what this machine gives the worker.
 struct Info: AsyncParsableCommand {

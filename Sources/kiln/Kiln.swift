@@ -1,15 +1,6 @@
 import ArgumentParser
 import Foundation
-import KilnArchive
-import KilnCache
 import KilnSystem
-import KilnDockerfile
-import KilnExport
-import KilnWorker
-import KilnSolver
-import KilnStore
-import KilnOCI
-import KilnRegistry
 
 /// The `kiln` command.
 @main
@@ -47,22 +38,14 @@ struct Kiln: AsyncParsableCommand {
     /// One line for `error` and exit 1; argument errors keep ArgumentParser's usage output.
     static func fail(_ error: any Error) -> Never {
         switch error {
-        case let e as any CustomStringConvertible where Self.isKilnError(e):
-            fail(e.description)
+        case is ValidationError, is CleanExit, is ExitCode:
+            exit(withError: error)
         case is CancellationError:
             fail("cancelled")
-        case is ValidationError, is CleanExit, is ExitCode:
-            exit(withError: error)  // usage errors keep ArgumentParser's output
         default:
+            // Every kiln error describes itself in one line naming what is wrong.
             fail(ErrorText.describe(error))
         }
-    }
-
-    /// Kiln's own error types, whose descriptions are the one line a user sees.
-    static func isKilnError(_ e: Any) -> Bool {
-        e is RegistryError || e is OCIError || e is DockerfileError || e is GraphError || e is SolveError || e is StoreError
-            || e is BlobUnavailable || e is ExportError || e is WorkerError || e is ArchiveError || e is CLIError || e is PathError
-            || e is Subprocess.LaunchError || e is CacheSpecError
     }
 
     static func fail(_ message: String) -> Never {

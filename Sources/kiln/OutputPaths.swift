@@ -1,21 +1,20 @@
 import Foundation
-import KilnCache
-import KilnExport
+import KilnBuild
 import KilnSystem
 
 /// Checks, before anything is built or pushed, that every path a build will write can be
 /// written: a build must not run for minutes and then fail on a typo in `--metadata-file`.
 enum OutputPaths {
-    static func check(outputs: [OutputSpec], cacheExports: [CacheExportTarget], metadataFile: String?) throws(CLIError) {
-        for o in outputs {
-            guard let dest = o.attributes["dest"] else { continue }
-            if o.type == "local" {
+    static func check(_ request: BuildRequest, metadataFile: String?) throws(CLIError) {
+        for o in request.outputs {
+            guard let dest = o.destination else { continue }
+            if case .local = o {
                 try directoryOrAbsent(dest, what: "-o type=local,dest=\(dest)")
-            } else {
-                try fileInExistingDirectory(dest, what: "-o type=\(o.type),dest=\(dest)")
+            } else if dest != "-" {
+                try fileInExistingDirectory(dest, what: "-o dest=\(dest)")
             }
         }
-        for case .local(let dest, _) in cacheExports {
+        for case .local(let dest, _) in request.cacheExports {
             try directoryOrAbsent(dest, what: "--cache-to type=local,dest=\(dest)")
         }
         if let metadataFile { try fileInExistingDirectory(metadataFile, what: "--metadata-file \(metadataFile)") }

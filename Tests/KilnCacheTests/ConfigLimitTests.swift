@@ -4,7 +4,8 @@ import KilnOCI
 import KilnRegistry
 import KilnStore
 import KilnTestSupport
-import KilnWorker
+import KilnBuild
+import KilnExport
 import Synchronization
 import Testing
 
@@ -51,28 +52,32 @@ import Testing
 
     @Test func aModeMaxConfigOverTheLimitFallsBackToTheFinalResultWithAWarning() async throws {
         // Two stages: mode=min leaves out the build stage's layers.
-        try await LazyFallbackTests.withRig(dockerfile: RoundTripTests.dockerfile) { rig, client in
-            let materializer = Materializer(store: rig.coldStore, client: client)
+        let (registry, dir, base) = try await RoundTripTests.rig()
+        let cold = try await TestBuild.run(RoundTripTests.dockerfile, context: dir.file("ctx"), root: dir.file("cold"), buildArgs: ["BASE": base])
+        let cacheRef = try Reference(parsing: "\(registry.host)/cache/app:limit")
+        guard case .registry(_, let max) = try CacheSpec.export("type=registry,ref=\(cacheRef),mode=max"),
+              case .registry(_, let min) = try CacheSpec.export("type=registry,ref=\(cacheRef),mode=min")
+        else { Issue.record("spec"); return }
+        let graph = cold.prepared.graph
+        try await withTestClient { client in
+            let store = try ContentStore(root: dir.file("cold"))
             let warnings = Mutex<[String]>([])
-            let exporter = RegistryCacheExporter(client: client, store: rig.coldStore, materializer: materializer) { w in
+            let exporter = RegistryCacheExporter(context: ExportContext(client: client, fetcher: RegistryBlobFetcher(store: store, client: client))) { w in
                 warnings.withLock { $0.append(w) }
             }
-            guard case .registry(_, let max) = try CacheSpec.export("type=registry,ref=\(rig.cacheRef),mode=max"),
-                  case .registry(_, let min) = try CacheSpec.export("type=registry,ref=\(rig.cacheRef),mode=min")
-            else { Issue.record("spec"); return }
-            let full = try await exporter.prepare(graph: rig.cold, options: max)
-            let minimal = try await exporter.prepare(graph: rig.cold, options: min)
+            let full = try await exporter.prepare(graph: graph, options: max)
+            let minimal = try await exporter.prepare(graph: graph, options: min)
             #expect(full.config.count > minimal.config.count)
             #expect(warnings.withLock { $0 }.isEmpty)
 
-            let fitted = try await exporter.prepare(graph: rig.cold, options: max, limit: minimal.config.count)
+            let fitted = try await exporter.prepare(graph: graph, options: max, limit: minimal.config.count)
             #expect(fitted.config == minimal.config)
             #expect(fitted.layers.map(\.digest) == minimal.layers.map(\.digest))
             #expect(warnings.withLock { $0 }.count == 1)
             #expect(warnings.withLock { $0 }.first?.contains("mode=min") == true)
 
             await #expect(throws: CacheImportError.self) {
-                _ = try await exporter.prepare(graph: rig.cold, options: max, limit: minimal.config.count - 1)
+                _ = try await exporter.prepare(graph: graph, options: max, limit: minimal.config.count - 1)
             }
         }
     }

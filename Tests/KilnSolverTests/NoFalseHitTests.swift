@@ -18,26 +18,6 @@ import Testing
     RUN cat /s/*
     """
 
-    /// What a COPY of `rel` reads, computed independently of ContentChecksum.
-    static func oracle(_ root: String, _ rel: String) -> String {
-        var out: [String] = []
-        func walk(_ r: String) {
-            let p = root + "/" + r
-            var st = stat()
-            guard lstat(p, &st) == 0 else { out.append("\(r):absent"); return }
-            let fmt = st.st_mode & S_IFMT
-            var line = "\(r):\(fmt):\(st.st_mode & 0o7777):\(st.st_uid):\(st.st_gid)"
-            if fmt == S_IFREG { line += ":" + Digest.of((try? Data(contentsOf: URL(fileURLWithPath: p))) ?? Data()).encoded }
-            if fmt == S_IFLNK { line += ":" + ((try? FileManager.default.destinationOfSymbolicLink(atPath: p)) ?? "?") }
-            out.append(line)
-            if fmt == S_IFDIR {
-                for n in ((try? FileManager.default.contentsOfDirectory(atPath: p)) ?? []).sorted() { walk(r + "/" + n) }
-            }
-        }
-        walk(rel)
-        return out.joined(separator: "\n")
-    }
-
     static func keys(_ context: String) async throws -> [String: Digest] {
         let plan = try await BuildPlanner().plan(try DockerfileParser().parse(dockerfile)) { _, _ in nil }
         var config = ImageConfig()
@@ -61,7 +41,7 @@ import Testing
         var hits = 0, misses = 0
         for round in 0..<500 {
             let beforeKeys = try await Self.keys(ctx)
-            let before = (src: Self.oracle(ctx, "src"), one: Self.oracle(ctx, "one.txt"))
+            let before = (src: TestLayers.oracle(ctx, "src"), one: TestLayers.oracle(ctx, "one.txt"))
             let files = ["src/a", "src/b", "src/sub/c", "one.txt", "other.txt"]
             let target = ctx + "/" + files[Int(rng.next() % UInt64(files.count))]
             var what = ""
@@ -99,7 +79,7 @@ import Testing
                 _ = "v\(rng.next() % 2)".withCString { v in lsetxattr(target, "user.k", v, strlen(v), 0) }
             }
             let afterKeys = try await Self.keys(ctx)
-            let after = (src: Self.oracle(ctx, "src"), one: Self.oracle(ctx, "one.txt"))
+            let after = (src: TestLayers.oracle(ctx, "src"), one: TestLayers.oracle(ctx, "one.txt"))
             // The second COPY builds on the first one's result: it reads both selections.
             let srcSame = before.src == after.src
             for (name, same) in [(Self.copySrc, srcSame), (Self.copyOne, srcSame && before.one == after.one)] {

@@ -6,7 +6,7 @@ import KilnRegistry
 import KilnSolver
 import KilnStore
 import KilnTestSupport
-import KilnWorker
+import KilnBuild
 import Logging
 import Synchronization
 import Testing
@@ -14,62 +14,13 @@ import KilnProgress
 
 /// RUN through runc on overlayfs snapshots, with a busybox base image made here.
 @Suite(.serialized) struct RunStepTests {
-    /// Pushes busybox-static with its applets, passwd and group; returns the reference.
-    static func pushBusybox(_ client: RegistryClient, host: String, dir: TemporaryDirectory) async throws -> String {
-        let rootfs = dir.file("bb-rootfs")
-        for d in ["bin", "etc", "tmp", "home/app", "root"] {
-            try FileManager.default.createDirectory(atPath: rootfs + "/" + d, withIntermediateDirectories: true)
-        }
-        chmod(rootfs + "/tmp", 0o1777)
-        chown(rootfs + "/home/app", 1000, 1000)
-        try FileManager.default.copyItem(atPath: "/bin/busybox", toPath: rootfs + "/bin/busybox")
-        for applet in ["sh", "echo", "id", "cat", "ls", "mkdir", "rm", "touch", "pwd", "printf", "wc", "sleep", "ip"] {
-            symlink("busybox", rootfs + "/bin/" + applet)
-        }
-        try "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n".write(toFile: rootfs + "/etc/passwd", atomically: true, encoding: .utf8)
-        try "root:x:0:\napp:x:1000:\nstaff:x:50:app\n".write(toFile: rootfs + "/etc/group", atomically: true, encoding: .utf8)
-        try "old\n".write(toFile: rootfs + "/etc/motd", atomically: true, encoding: .utf8)
-        try "bye\n".write(toFile: rootfs + "/etc/gone", atomically: true, encoding: .utf8)
-        return try await TestImage.push(rootfs: rootfs, to: "\(host)/base/busybox:latest", client: client, scratch: dir.path, env: ["PATH=/bin"])
-    }
-
-    /// Collects RUN output.
-    final class Logs: ProgressPrinter, Sendable {
-        let text = Mutex("")
-        func handle(_ event: ProgressEvent) async {
-            if case .log(_, _, let data) = event { text.withLock { $0 += String(decoding: data, as: UTF8.self) } }
-        }
-        func finish() async {}
-    }
-
     static func build(_ dockerfile: String, base: String, root: String, context: String, secrets: [String: String] = [:],
                       noCache: Bool = false, args: [String: String] = [:]) async throws -> (chain: [CachedLayer], logs: String) {
-        var config = RegistryConfiguration()
-        config.certsDirectory = nil
-        let logs = Logs()
-        let chain = try await RegistryClient.withClient(configuration: config, credentials: AnonymousCredentials()) { client in
-            let store = try ContentStore(root: root)
-            let resolver = ImageResolver(client: client, store: store)
-            let plan = try await BuildPlanner(options: PlanOptions(buildArgs: args.merging(["BASE": base]) { a, _ in a })).plan(try DockerfileParser().parse(dockerfile)) { ref, p in
-                try await resolver.resolve(ref, platform: p).config
-            }
-            let graph = try GraphBuilder(contextDirectory: context).build(plan, images: await resolver.resolved)
-            let worker = Worker(store: store, materializer: Materializer(store: store, client: client), contextDirectory: context,
-                                ignore: DockerIgnore(), secrets: try BuildSecrets(files: secrets))
-            return try await Solver(graph: graph, store: store, executor: worker, printer: logs, noCache: noCache).solve()
+        let outcome = try await TestBuild.run(dockerfile, context: context, root: root, buildArgs: args.merging(["BASE": base]) { a, _ in a }) {
+            $0.secrets = try BuildSecrets(files: secrets)
+            $0.noCache = noCache
         }
-        return (chain, logs.text.withLock { $0 })
-    }
-
-    static func entries(_ layer: CachedLayer, root: String) throws -> [String: (TarEntry, String)] {
-        let store = try ContentStore(root: root)
-        let reader = TarReader(source: try GunzipSource(source: FileSource(path: store.path(for: layer.digest))))
-        var out: [String: (TarEntry, String)] = [:]
-        while let e = try reader.next() {
-            let data = e.kind == .regular ? String(decoding: try reader.content.readExactly(Int(e.size)), as: UTF8.self) : ""
-            out[e.path] = (e, data)
-        }
-        return out
+        return (outcome.chain, outcome.logs)
     }
 
     /// A registry holding the busybox base, a temporary directory with a context directory.
@@ -85,7 +36,7 @@ import KilnProgress
     static func busyboxRig(context: String = "ctx") async throws -> Rig {
         let registry = try await TestRegistry()
         let dir = try TemporaryDirectory()
-        let base = try await withClient { try await pushBusybox($0, host: registry.host, dir: dir) }
+        let base = try await withTestClient { try await TestImage.busybox(host: registry.host, client: $0, scratch: dir.path) }
         try FileManager.default.createDirectory(atPath: dir.file(context), withIntermediateDirectories: true)
         return Rig(registry: registry, dir: dir, base: base)
     }
@@ -110,12 +61,12 @@ import KilnProgress
         """
         let (chain, logs) = try await Self.build(dockerfile, base: base, root: dir.file("state"), context: dir.file("ctx"))
         #expect(logs.contains("EXEC[one]"))
-        let first = try Self.entries(chain[1], root: dir.file("state"))
+        let first = try TestLayers.entries(chain[1], root: dir.file("state"))
         #expect(first["etc/new"]?.1 == "new\n")
         #expect(first["etc/motd"]?.1 == "changed\n")
         #expect(first["etc/.wh.gone"] != nil)
         #expect(first["proc"] == nil && first["etc/resolv.conf"] == nil && first["etc/hosts"] == nil)
-        let last = try Self.entries(try #require(chain.last), root: dir.file("state"))
+        let last = try TestLayers.entries(try #require(chain.last), root: dir.file("state"))
         let out = try #require(last["home/app/work/out.txt"])
         #expect(out.1 == "1000:1000:1000 50 hello 3 /home/app/work /home/app\n")
         #expect(out.0.uid == 1000)
@@ -174,7 +125,7 @@ import KilnProgress
         let second = try await Self.build(dockerfile, base: base, root: dir.file("state"), context: dir.file("ctx"), noCache: true)
         #expect(second.logs.contains("COUNT[2]"), "the cache mount kept its content across builds")
         for layer in second.chain.dropFirst() {
-            let names = try Self.entries(layer, root: dir.file("state")).keys
+            let names = try TestLayers.entries(layer, root: dir.file("state")).keys
             #expect(!names.contains { $0.hasPrefix("var/cache") || $0.hasPrefix("scratch") }, "mount content or mount point leaked: \(names)")
         }
     }
@@ -196,7 +147,7 @@ import KilnProgress
         // Not in any layer, blob, metadata or temp file under the state directory.
         let grep = try? await ProcessRunner.run(["grep", "-r", "-l", "-a", secretValue, dir.file("state")])
         #expect(grep == nil, "secret found in: \(grep?.text ?? "")")
-        let names = try Self.entries(try #require(result.chain.last), root: dir.file("state")).keys
+        let names = try TestLayers.entries(try #require(result.chain.last), root: dir.file("state")).keys
         #expect(!names.contains { $0.hasPrefix("run") })
         // A missing required secret fails clearly.
         await #expect {
@@ -220,7 +171,7 @@ import KilnProgress
         try "v2\n".write(toFile: dir.file("ctx/conf/value"), atomically: true, encoding: .utf8)
         let changed = try await Self.build(dockerfile, base: base, root: dir.file("state"), context: dir.file("ctx"))
         #expect(changed.logs.contains("VALUE[v2]"), "a changed bind-mounted file must re-run the step")
-        let names = try Self.entries(try #require(changed.chain.last), root: dir.file("state")).keys
+        let names = try TestLayers.entries(try #require(changed.chain.last), root: dir.file("state")).keys
         #expect(names.contains("value") && !names.contains { $0.hasPrefix("mnt") })
     }
 }

@@ -6,7 +6,7 @@ import KilnRegistry
 import KilnSolver
 import KilnStore
 import KilnTestSupport
-import KilnWorker
+import KilnBuild
 import NIOCore
 import NIOHTTP1
 import Synchronization
@@ -58,21 +58,9 @@ import KilnProgress
         }
     }
 
-    static func build(_ dockerfile: String, root: String, context: String) async throws -> (chain: [CachedLayer], outcomes: [String: Solver.Outcome]) {
-        var config = RegistryConfiguration()
-        config.certsDirectory = nil
-        return try await RegistryClient.withClient(configuration: config, credentials: AnonymousCredentials()) { client in
-            let store = try ContentStore(root: root)
-            let plan = try await BuildPlanner(options: PlanOptions()).plan(try DockerfileParser().parse(dockerfile)) { _, _ in ImageConfig() }
-            var builder = GraphBuilder(contextDirectory: context)
-            builder.remoteFiles = try await RemoteSources(client: client, store: store).fetch(plan)
-            let graph = try builder.build(plan, images: [:])
-            let worker = Worker(store: store, materializer: Materializer(store: store, client: client), contextDirectory: context,
-                                ignore: DockerIgnore())
-            let solver = Solver(graph: graph, store: store, executor: worker, printer: QuietPrinter())
-            let chain = try await solver.solve()
-            return (chain, await solver.outcomes)
-        }
+    static func build(_ dockerfile: String, root: String, context: String) async throws -> (chain: [CachedLayer], outcomes: [String: BuildResult.StepOutcome]) {
+        let built = try await TestBuild.run(dockerfile, context: context, root: root)
+        return (built.chain, built.result.steps)
     }
 
     @Test func downloadsAreWrittenAsBuildKitWritesThemAndKeyedByContent() async throws {
@@ -91,7 +79,7 @@ import KilnProgress
         """
         let first = try await Self.build(dockerfile, root: dir.file("root"), context: dir.file("ctx"))
         var all: [String: (TarEntry, String)] = [:]
-        for l in first.chain { all.merge(try RunStepTests.entries(l, root: dir.file("root"))) { _, b in b } }
+        for l in first.chain { all.merge(try TestLayers.entries(l, root: dir.file("root"))) { _, b in b } }
         let hello = try #require(all["opt/hello.txt"])
         #expect(hello.1 == "hello remote\n")
         #expect(hello.0.mode & 0o7777 == 0o600)
@@ -119,7 +107,7 @@ import KilnProgress
         #expect(second.outcomes.filter { !$0.key.contains("hello.txt") }.count == 3)
         #expect(second.outcomes.filter { !$0.key.contains("hello.txt") }.values.allSatisfy { $0 == .cached })
         var after: [String: (TarEntry, String)] = [:]
-        for l in second.chain { after.merge(try RunStepTests.entries(l, root: dir.file("root"))) { _, b in b } }
+        for l in second.chain { after.merge(try TestLayers.entries(l, root: dir.file("root"))) { _, b in b } }
         #expect(after["opt/hello.txt"]?.1 == "changed\n")
         await server.stop()
     }
@@ -134,7 +122,7 @@ import KilnProgress
         let ok = try await Self.build("FROM scratch\nADD --checksum=\(right) \(h)/dl?id=7 /p\n", root: dir.file("r1"), context: dir.file("ctx"))
         #expect(ok.chain.count == 1)
         let wrong = Digest.of(Data("other".utf8))
-        await #expect(throws: WorkerError.self) {
+        await #expect(throws: BuildError.self) {
             _ = try await Self.build("FROM scratch\nADD --checksum=\(wrong) \(h)/dl?id=7 /p\n", root: dir.file("r2"), context: dir.file("ctx"))
         }
         await #expect(throws: DockerfileError.self) {

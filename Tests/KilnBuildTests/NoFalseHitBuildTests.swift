@@ -21,7 +21,7 @@ import Testing
     @Test func fiveHundredBuildsWithRandomContextChanges() async throws {
         let registry = try await TestRegistry()
         let dir = try TemporaryDirectory()
-        let base = try await withClient { client in try await LocalCacheBuildTests.pushBase(client, host: registry.host, dir: dir) }
+        let base = try await withTestClient { client in try await LocalCacheBuildTests.pushBase(client, host: registry.host, dir: dir) }
         let ctx = dir.file("ctx")
         try FileManager.default.createDirectory(atPath: ctx + "/src/sub", withIntermediateDirectories: true)
         for (f, c) in [("src/a", "a"), ("src/b", "b"), ("src/sub/c", "c"), ("one.txt", "1"), ("other.txt", "x")] {
@@ -31,8 +31,8 @@ import Testing
         var rng = SystemRandomNumberGenerator()
         var reused = 0, rerun = 0
         // Inputs of every build so far: a reuse is right only if an earlier build had the same inputs.
-        var seenSrc: Set<String> = [NoFalseHitTests.oracle(ctx, "src")]
-        var seenBoth: Set<String> = [NoFalseHitTests.oracle(ctx, "src") + "\u{1}" + NoFalseHitTests.oracle(ctx, "one.txt")]
+        var seenSrc: Set<String> = [TestLayers.oracle(ctx, "src")]
+        var seenBoth: Set<String> = [TestLayers.oracle(ctx, "src") + "\u{1}" + TestLayers.oracle(ctx, "one.txt")]
         _ = try await LocalCacheBuildTests.build(context: ctx, root: dir.file("state"), base: base, dockerfile: Self.dockerfile)
         for round in 0..<500 {
             let files = ["src/a", "src/b", "src/sub/c", "one.txt", "other.txt"]
@@ -47,7 +47,7 @@ import Testing
             case 4: try Data("n".utf8).write(to: URL(fileURLWithPath: ctx + "/src/new\(rng.next() % 3)"))
             default: unlink(ctx + "/src/new\(rng.next() % 3)")
             }
-            let now = (src: NoFalseHitTests.oracle(ctx, "src"), one: NoFalseHitTests.oracle(ctx, "one.txt"))
+            let now = (src: TestLayers.oracle(ctx, "src"), one: TestLayers.oracle(ctx, "one.txt"))
             let result = try await LocalCacheBuildTests.build(context: ctx, root: dir.file("state"), base: base, dockerfile: Self.dockerfile)
             for (name, same) in [(copySrc, seenSrc.contains(now.src)), (copyOne, seenBoth.contains(now.src + "\u{1}" + now.one))] {
                 if result.outcomes[name] == .cached {

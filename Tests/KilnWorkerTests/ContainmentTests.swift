@@ -26,7 +26,7 @@ import Testing
     /// The file at `path` in the last layer of `chain`.
     static func file(_ path: String, in chain: [CachedLayer], root: String) throws -> String? {
         guard let last = chain.last else { return nil }
-        return try RunStepTests.entries(last, root: root)[path]?.1
+        return try TestLayers.entries(last, root: root)[path]?.1
     }
 
     @Test func stageSymlinksResolveInsideTheStage() async throws {
@@ -84,7 +84,7 @@ import Testing
         symlink("busybox", rootfs + "/bin/sh")
         symlink(canary.path + "/passwd", rootfs + "/etc/passwd")
         symlink(canary.path, rootfs + "/lnk")
-        let evil = try await withClient {
+        let evil = try await withTestClient {
             try await TestImage.push(rootfs: rootfs, to: "\(rig.registry.host)/evil/image:1", client: $0, scratch: rig.dir.path, env: ["PATH=/bin"])
         }
         try "x\n".write(toFile: rig.dir.file("ctx/f"), atomically: false, encoding: .utf8)
@@ -119,7 +119,7 @@ import Testing
         FROM ${BASE}
         RUN --mount=type=tmpfs,target=/x --mount=type=bind,source=d,target=/h --mount=type=cache,target=/c cat /h/v > /out && touch /x/t /c/t
         """, base: rig.base, root: rig.dir.file("state"), context: rig.dir.file("ctx"))
-        let names = try RunStepTests.entries(try #require(result.chain.last), root: rig.dir.file("state")).keys
+        let names = try TestLayers.entries(try #require(result.chain.last), root: rig.dir.file("state")).keys
         #expect(names.contains("out"))
         #expect(!names.contains { $0 == "x" || $0 == "h" || $0 == "c" || $0.hasPrefix("x/") }, "\(names)")
     }

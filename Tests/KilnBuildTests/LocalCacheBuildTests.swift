@@ -6,7 +6,7 @@ import KilnRegistry
 import KilnSolver
 import KilnStore
 import KilnTestSupport
-import KilnWorker
+import KilnBuild
 import Logging
 import Testing
 import KilnProgress
@@ -42,28 +42,13 @@ import KilnProgress
 
     struct Outcome {
         var chain: [CachedLayer]
-        var outcomes: [String: Solver.Outcome]
+        var outcomes: [String: BuildResult.StepOutcome]
         var downloaded: Int64
     }
 
     static func build(context: String, root: String, base: String, noCache: Bool = false, dockerfile: String = dockerfile) async throws -> Outcome {
-        var logger = Logger(label: "test")
-        logger.logLevel = .warning
-        var config = RegistryConfiguration()
-        config.certsDirectory = nil
-        return try await RegistryClient.withClient(configuration: config, credentials: AnonymousCredentials(), logger: logger) { client in
-            let store = try ContentStore(root: root)
-            let resolver = ImageResolver(client: client, store: store)
-            let plan = try await BuildPlanner(options: PlanOptions(buildArgs: ["BASE": base])).plan(try DockerfileParser().parse(dockerfile)) { ref, p in
-                try await resolver.resolve(ref, platform: p).config
-            }
-            let ignore = DockerIgnore(contextDirectory: context)
-            let graph = try GraphBuilder(contextDirectory: context, ignore: ignore).build(plan, images: await resolver.resolved)
-            let worker = Worker(store: store, materializer: Materializer(store: store, client: client), contextDirectory: context, ignore: ignore)
-            let solver = Solver(graph: graph, store: store, executor: worker, printer: QuietPrinter(), noCache: noCache)
-            let chain = try await solver.solve()
-            return Outcome(chain: chain, outcomes: await solver.outcomes, downloaded: client.counters.downloadedBytes)
-        }
+        let built = try await TestBuild.run(dockerfile, context: context, root: root, buildArgs: ["BASE": base]) { $0.noCache = noCache }
+        return Outcome(chain: built.chain, outcomes: built.result.steps, downloaded: built.downloadedBytes)
     }
 
     static func makeContext(_ dir: String) throws {
@@ -76,7 +61,7 @@ import KilnProgress
     @Test func secondBuildIsFullyCachedAfterARestartAndDownloadsNoLayer() async throws {
         let registry = try await TestRegistry()
         let dir = try TemporaryDirectory()
-        let base = try await withClient { client in try await Self.pushBase(client, host: registry.host, dir: dir) }
+        let base = try await withTestClient { client in try await Self.pushBase(client, host: registry.host, dir: dir) }
         try Self.makeContext(dir.file("ctx"))
         let cold = try await Self.build(context: dir.file("ctx"), root: dir.file("state"), base: base)
         #expect(cold.outcomes.values.allSatisfy { $0 == .executed })
@@ -104,7 +89,7 @@ import KilnProgress
     @Test func changingAContextFileRerunsExactlyItsDependants() async throws {
         let registry = try await TestRegistry()
         let dir = try TemporaryDirectory()
-        let base = try await withClient { client in try await Self.pushBase(client, host: registry.host, dir: dir) }
+        let base = try await withTestClient { client in try await Self.pushBase(client, host: registry.host, dir: dir) }
         try Self.makeContext(dir.file("ctx"))
         _ = try await Self.build(context: dir.file("ctx"), root: dir.file("state"), base: base)
         try "changed\n".write(toFile: dir.file("ctx/notes.txt"), atomically: true, encoding: .utf8)
@@ -119,7 +104,7 @@ import KilnProgress
     @Test func aFailingStepNamesItself() async throws {
         let registry = try await TestRegistry()
         let dir = try TemporaryDirectory()
-        let base = try await withClient { client in try await Self.pushBase(client, host: registry.host, dir: dir) }
+        let base = try await withTestClient { client in try await Self.pushBase(client, host: registry.host, dir: dir) }
         try Self.makeContext(dir.file("ctx"))
         await #expect {
             _ = try await Self.build(context: dir.file("ctx"), root: dir.file("state"), base: base,
@@ -136,18 +121,12 @@ import KilnProgress
     }
 }
 
-func withClient<T: Sendable>(_ body: (RegistryClient) async throws -> T) async throws -> T {
-    var config = RegistryConfiguration()
-    config.certsDirectory = nil
-    return try await RegistryClient.withClient(configuration: config, credentials: AnonymousCredentials(), body)
-}
-
 /// `.dockerignore`, `ADD` of a local tar, `--chmod` and `--exclude`, end to end.
 @Suite struct CopySemanticsBuildTests {
     @Test func ignoreAddTarChmodAndExclude() async throws {
         let registry = try await TestRegistry()
         let dir = try TemporaryDirectory()
-        let base = try await withClient { client in try await LocalCacheBuildTests.pushBase(client, host: registry.host, dir: dir) }
+        let base = try await withTestClient { client in try await LocalCacheBuildTests.pushBase(client, host: registry.host, dir: dir) }
         let ctx = dir.file("ctx")
         try FileManager.default.createDirectory(atPath: ctx + "/src/tmp", withIntermediateDirectories: true)
         try "keep\n".write(toFile: ctx + "/src/keep.txt", atomically: true, encoding: .utf8)
@@ -192,7 +171,7 @@ func withClient<T: Sendable>(_ body: (RegistryClient) async throws -> T) async t
     @Test func copyAndWorkdirKeepExistingParents() async throws {
         let registry = try await TestRegistry()
         let dir = try TemporaryDirectory()
-        let base = try await withClient { client in try await LocalCacheBuildTests.pushBase(client, host: registry.host, dir: dir) }
+        let base = try await withTestClient { client in try await LocalCacheBuildTests.pushBase(client, host: registry.host, dir: dir) }
         let ctx = dir.file("ctx")
         try FileManager.default.createDirectory(atPath: ctx, withIntermediateDirectories: true)
         try "x\n".write(toFile: ctx + "/x.txt", atomically: true, encoding: .utf8)

@@ -41,7 +41,7 @@ public struct RemoteSources: Sendable {
         for (u, expected) in checksums {
             guard let got = files[u]?.digest else { continue }
             for (digest, step) in expected where digest != got {
-                throw WorkerError("\(step): \(u) has digest \(got), but --checksum wants \(digest)")
+                throw BuildError("\(step): \(u) has digest \(got), but --checksum wants \(digest)")
             }
         }
         return files
@@ -56,12 +56,12 @@ public struct RemoteSources: Sendable {
             outcome = try await client.download(url: url, to: tmp, etag: previous?.etag, lastModified: previous?.lastModified)
         } catch {
             unlink(tmp)
-            throw WorkerError("ADD \(url): \(ErrorText.describe(error))")
+            throw BuildError("ADD \(url): \(ErrorText.describe(error))")
         }
         switch outcome {
         case .notModified:
             unlink(tmp)
-            guard let previous else { throw WorkerError("ADD \(url): the server answered 304 Not Modified to an unconditional request") }
+            guard let previous else { throw BuildError("ADD \(url): the server answered 304 Not Modified to an unconditional request") }
             return RemoteFile(digest: previous.digest, fileName: previous.fileName, modified: previous.modified)
         case .downloaded(let file):
             try await store.commit(ingestPath: tmp, digest: file.digest, mediaType: "application/octet-stream")

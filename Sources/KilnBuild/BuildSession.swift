@@ -1,0 +1,139 @@
+import Foundation
+import KilnCache
+import KilnDockerfile
+import KilnExport
+import KilnOCI
+import KilnProgress
+import KilnRegistry
+import KilnSolver
+import KilnStore
+import KilnWorker
+
+/// Runs builds: the one place that knows the whole path of a build, top-down —
+/// plan → sources (base images, `ADD` downloads) → graph → cache import → solve → outputs and
+/// cache exports → recovery (a lazily cached layer that cannot be fetched makes the steps that
+/// made it run again). The CLI, the tests and any other client build through it.
+public struct BuildSession: Sendable {
+    /// The content store and cache of the state directory.
+    public let store: ContentStore
+    /// The registry client for base images, caches and pushes.
+    public let client: RegistryClient
+
+    /// A session over `store`, talking to registries through `client`.
+    public init(store: ContentStore, client: RegistryClient) {
+        self.store = store
+        self.client = client
+    }
+
+    /// Builds `request`, reporting to `progress`; returns what was made.
+    public func build(_ request: BuildRequest, progress: any ProgressPrinter) async throws -> BuildResult {
+        try await finishing(progress) { warnings in
+            try await run(try await prepare(request, warnings: warnings), warnings: warnings)
+        }
+    }
+
+    /// The first half of a build: the plan, its sources (base images resolved, `ADD` URLs
+    /// downloaded) and the graph of steps with their cache keys. Nothing runs yet.
+    public func prepare(_ request: BuildRequest, progress: any ProgressPrinter) async throws -> PreparedBuild {
+        try await prepare(request, warnings: WarningLog(printer: progress))
+    }
+
+    /// The second half: cache imports, the steps that miss, the outputs and cache exports.
+    public func build(_ prepared: PreparedBuild, progress: any ProgressPrinter) async throws -> BuildResult {
+        try await finishing(progress) { warnings in try await run(prepared, warnings: warnings) }
+    }
+
+    private func finishing(_ progress: any ProgressPrinter, _ body: (WarningLog) async throws -> BuildResult) async throws -> BuildResult {
+        let warnings = WarningLog(printer: progress)
+        do {
+            let result = try await body(warnings)
+            await progress.finish()
+            return result
+        } catch {
+            await progress.finish()
+            throw error
+        }
+    }
+
+    private func prepare(_ request: BuildRequest, warnings: WarningLog) async throws -> PreparedBuild {
+        let (plan, images) = try await self.plan(request, warnings: warnings)
+        let context = BuildContext(directory: request.context, dockerfileName: request.dockerfileName)
+        var builder = GraphBuilder(contextDirectory: context.directory, ignore: context.ignore, sourceDateEpoch: request.sourceDateEpoch)
+        builder.remoteFiles = try await RemoteSources(client: client, store: store).fetch(plan) { await warnings.handle($0) }
+        return PreparedBuild(request: request, context: context, plan: plan, images: images, graph: try builder.build(plan, images: images))
+    }
+
+    private func run(_ prepared: PreparedBuild, warnings: WarningLog) async throws -> BuildResult {
+        let (request, graph) = (prepared.request, prepared.graph)
+        if !request.noCache, !request.cacheImports.isEmpty {
+            let caches = await CacheImports(client: client, store: store, printer: warnings).load(request.cacheImports, budget: request.cacheImportBudget)
+            try await RegistryCacheImporter.seed(caches, graph: graph, store: store)
+        }
+        let fetcher = RegistryBlobFetcher(store: store, client: client)
+        let materializer = Materializer(fetcher: fetcher)
+        let worker = Worker(store: store, materializer: materializer, contextDirectory: prepared.context.directory, ignore: prepared.context.ignore,
+                            secrets: request.secrets, sourceDateEpoch: request.sourceDateEpoch)
+        let solver = Solver(graph: graph, store: store, executor: worker, printer: warnings, noCache: request.noCache)
+        var chain = try await solver.solve()
+        let outputs = BuildOutputs(context: ExportContext(client: client, fetcher: fetcher), filesystems: materializer, plan: prepared.plan,
+                                   images: prepared.images, graph: graph, request: request, printer: warnings)
+        while true {
+            switch try await outputs.run(chain: chain) {
+            case .written(var result):
+                result.chain = chain
+                result.steps = await solver.outcomes
+                result.warnings = await warnings.messages
+                return result
+            case .unavailable(let missing):
+                // A lazily cached layer no source serves: the steps that made it run again.
+                chain = try await solver.recover(missing: missing)
+            }
+        }
+    }
+
+    /// The plan, with every base image (`FROM`, `COPY --from=<image>`) resolved.
+    private func plan(_ request: BuildRequest, warnings: WarningLog) async throws -> (BuildPlan, [String: ResolvedImage]) {
+        let parsed = try DockerfileParser(fileName: request.dockerfileName).parse(request.dockerfile)
+        let resolver = ImageResolver(client: client, store: store)
+        let options = PlanOptions(buildArgs: request.buildArgs, target: request.target, fileName: request.dockerfileName,
+                                  defaultNetwork: request.network)
+        let plan = try await BuildPlanner(options: options).plan(parsed) { ref, platform in
+            try await resolver.resolve(ref, platform: platform).config
+        }
+        for w in plan.warnings { await warnings.handle(.warning(vertex: nil, short: w, detail: [])) }
+        if !request.tags.isEmpty && request.outputs.isEmpty {
+            let names = request.tags.map(\.description).joined(separator: ", ")
+            await warnings.handle(.warning(vertex: nil, short: "no output requested: the result of \(names) stays in the build cache", detail: []))
+        }
+        return (plan, await resolver.resolved)
+    }
+}
+
+/// A build planned and keyed, not yet run (see ``BuildSession/prepare(_:progress:)``).
+public struct PreparedBuild: Sendable {
+    /// What was asked.
+    public let request: BuildRequest
+    /// The build context.
+    public let context: BuildContext
+    /// The Dockerfile resolved: stages, steps, variables.
+    public let plan: BuildPlan
+    /// The base images, by reference as written.
+    public let images: [String: ResolvedImage]
+    /// The steps with their cache keys.
+    public let graph: BuildGraph
+}
+
+/// Passes progress on, keeping the warnings for the result.
+actor WarningLog: ProgressPrinter {
+    let printer: any ProgressPrinter
+    private(set) var messages: [String] = []
+
+    init(printer: any ProgressPrinter) { self.printer = printer }
+
+    func handle(_ event: ProgressEvent) async {
+        if case .warning(_, let short, _) = event { messages.append(short) }
+        await printer.handle(event)
+    }
+
+    func finish() async {}
+}
