@@ -58,7 +58,7 @@ public struct BuildSession: Sendable {
     private func prepare(_ request: BuildRequest, warnings: WarningLog) async throws -> PreparedBuild {
         let (plan, images) = try await self.plan(request, warnings: warnings)
         let context = BuildContext(directory: request.context, dockerfileName: request.dockerfileName)
-        var builder = GraphBuilder(contextDirectory: context.directory, ignore: context.ignore, sourceDateEpoch: request.sourceDateEpoch)
+        var builder = GraphBuilder(context: context, sourceDateEpoch: request.sourceDateEpoch)
         builder.remoteFiles = try await RemoteSources(client: client, store: store).fetch(plan) { await warnings.handle($0) }
         return PreparedBuild(request: request, context: context, plan: plan, images: images, graph: try builder.build(plan, images: images))
     }
@@ -71,8 +71,8 @@ public struct BuildSession: Sendable {
         }
         let fetcher = RegistryBlobFetcher(store: store, client: client)
         let materializer = Materializer(fetcher: fetcher)
-        let worker = Worker(store: store, materializer: materializer, contextDirectory: prepared.context.directory, ignore: prepared.context.ignore,
-                            secrets: request.secrets, sourceDateEpoch: request.sourceDateEpoch)
+        let worker = Worker(store: store, materializer: materializer, context: prepared.context, secrets: request.secrets,
+                            sourceDateEpoch: request.sourceDateEpoch)
         let solver = Solver(graph: graph, store: store, executor: worker, printer: warnings, noCache: request.noCache)
         var chain = try await solver.solve()
         let outputs = BuildOutputs(context: ExportContext(client: client, fetcher: fetcher), filesystems: materializer, plan: prepared.plan,

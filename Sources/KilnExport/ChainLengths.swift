@@ -7,7 +7,7 @@ extension ImageAssembler {
     public mutating func learnChains(from graph: BuildGraph, store: ContentStore) async throws {
         for v in graph.vertices {
             switch v.op {
-            case .image(let img): chainLengths[v.name] = img.layers.count
+            case .image(let source): chainLengths[v.name] = source.image.layers.count
             default:
                 if let chain = try await store.cachedResult(v.key.id) { chainLengths[v.name] = chain.count }
             }

@@ -14,8 +14,8 @@ public struct CacheKey: Sendable, Hashable, Codable {
     /// Stable identity of the whole key (base, output and inputs).
     public let id: Digest
 
-    /// A key; ``id`` is derived from the parts.
-    public init(base: Digest, output: Int = 0, inputs: [[KeyInput]] = []) {
+    /// A key; ``id`` is derived from the parts. Fails (never collides) if they cannot be encoded.
+    public init(base: Digest, output: Int = 0, inputs: [[KeyInput]] = []) throws(GraphError) {
         self.base = base
         self.output = output
         self.inputs = inputs.map { $0.sorted() }
@@ -24,15 +24,14 @@ public struct CacheKey: Sendable, Hashable, Codable {
             var output: Int
             var inputs: [[KeyInput]]
         }
-        let data = (try? CanonicalJSON.encode(Canonical(base: base.description, output: output, inputs: self.inputs))) ?? Data()
-        id = Digest.of(data)
+        id = try Definition.digest(Canonical(base: base.description, output: output, inputs: self.inputs))
     }
 
     /// `sha256("<base>@<output>")`, BuildKit's record digest for this key.
     public var recordDigest: Digest { Digest.of(Data("\(base)@\(output)".utf8)) }
 
     /// A root key for content with digest `content` (`<content>@-1`).
-    public static func contentRoot(_ content: Digest) -> CacheKey { CacheKey(base: content, output: -1) }
+    public static func contentRoot(_ content: Digest) throws(GraphError) -> CacheKey { try CacheKey(base: content, output: -1) }
 }
 
 /// One way to satisfy an input: another key, and which part of its result is used.
@@ -56,8 +55,12 @@ public struct KeyInput: Sendable, Hashable, Codable, Comparable {
 
 /// Definition digests: sha256 of the canonical JSON of what an operation does.
 enum Definition {
-    static func digest<T: Encodable>(_ value: T) -> Digest {
-        Digest.of((try? CanonicalJSON.encode(value)) ?? Data())
+    /// The digest of `value`'s canonical JSON; an encoding failure is an error, never the
+    /// digest of nothing (which would make different steps share one key).
+    static func digest<T: Encodable>(_ value: T) throws(GraphError) -> Digest {
+        do { return Digest.of(try CanonicalJSON.encode(value)) } catch {
+            throw GraphError(description: "cannot encode a cache key definition (\(T.self)): \(error)")
+        }
     }
 
     /// Selector for a set of paths: sha256 of their NUL-joined list.

@@ -109,9 +109,9 @@ public actor Solver {
     private func compute(_ index: Int) async throws -> [CachedLayer] {
         let v = graph.vertices[index]
         let start = Date()
-        if case .image(let img) = v.op {
+        if case .image(let source) = v.op {
             await report(.vertex(VertexStatus(digest: v.key.id, name: v.name, started: start)))
-            let chain = Self.imageChain(img)
+            let chain = source.chain
             await report(.vertex(VertexStatus(digest: v.key.id, name: v.name, started: start, completed: Date())))
             return chain
         }
@@ -183,7 +183,7 @@ public actor Solver {
     private func forget(_ missing: BlobUnavailable, step: String) async throws -> Bool {
         let d = missing.digest
         for v in graph.vertices {
-            if case .image(let img) = v.op, img.layers.contains(where: { $0.digest == d }) { return false }
+            if case .image(let source) = v.op, source.image.layers.contains(where: { $0.digest == d }) { return false }
         }
         if let running = invalidations[d] {
             _ = try await running.value
@@ -232,11 +232,4 @@ public actor Solver {
         }
     }
 
-    /// A base image's layers as a chain, without downloading anything.
-    static func imageChain(_ img: ResolvedImage) -> [CachedLayer] {
-        zip(img.layers, img.config.diffIDs).map { d, diffID in
-            CachedLayer(digest: d.digest, diffID: diffID, mediaType: d.mediaType, size: d.size,
-                        createdAt: 0, source: img.repository)
-        }
-    }
 }

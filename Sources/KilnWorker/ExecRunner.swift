@@ -3,6 +3,7 @@ import Foundation
 import KilnArchive
 import KilnDockerfile
 import KilnOCI
+import KilnSolver
 import KilnStore
 import KilnSystem
 
@@ -11,8 +12,9 @@ import KilnSystem
 struct ExecRunner {
     let store: ContentStore
     let lower: String
-    let run: RunStep
+    let op: ExecOp
     let mounts: PreparedMounts
+    var run: RunStep { op.run }
     let report: @Sendable ([UInt8], Int) async -> Void
 
     /// Paths runc may create as mount points; they are not part of the step's change.
@@ -45,7 +47,7 @@ struct ExecRunner {
         for (k, v) in run.buildArgs where !run.env.contains(where: { $0.0 == k }) { env.append("\(k)=\(v)") }
         if !env.contains(where: { $0.hasPrefix("PATH=") }) { env.append("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin") }
         if !env.contains(where: { $0.hasPrefix("HOME=") }) { env.append("HOME=\(user.home)") }
-        var spec = RuntimeSpec(args: Self.arguments(run), env: env, cwd: workdir, uid: user.uid, gid: user.gid,
+        var spec = RuntimeSpec(args: op.argv, env: env, cwd: workdir, uid: user.uid, gid: user.gid,
                                additionalGids: user.groups, rootfs: merged, network: run.network ?? "default")
         spec.extraMounts = mounts.specMounts
         try spec.json().write(to: URL(fileURLWithPath: bundle + "/config.json"))
@@ -53,12 +55,7 @@ struct ExecRunner {
         let runc = Runc(root: store.root + "/runc")
         let (status, tail) = try await runc.run(bundle: bundle, id: Runc.containerID(claim: store.claim.id), report: report)
         if status != 0 {
-            let shown: String
-            switch run.command {
-            case .shell(let s): shown = (run.shell + [s]).joined(separator: " ")
-            case .exec(let a): shown = a.joined(separator: " ")
-            }
-            var message = "process \"\(shown)\" did not complete successfully: exit code: \(status)"
+            var message = "process \"\(op.argv.joined(separator: " "))\" did not complete successfully: exit code: \(status)"
             if !tail.isEmpty { message += "\n" + tail.joined(separator: "\n") }
             throw WorkerError(message)
         }
@@ -110,21 +107,6 @@ struct ExecRunner {
             if (try? FileManager.default.contentsOfDirectory(atPath: path))?.isEmpty == true { rmdir(path) }
         } else if (st.st_mode & S_IFMT) == S_IFREG && st.st_size == 0 {
             unlink(path)
-        }
-    }
-
-    /// The process arguments: shell form through the stage's SHELL, heredocs handed to the
-    /// shell (a RUN that is only a heredoc runs its body as the script).
-    static func arguments(_ run: RunStep) -> [String] {
-        switch run.command {
-        case .exec(let argv): return argv
-        case .shell(let s):
-            guard !run.heredocs.isEmpty else { return run.shell + [s] }
-            let onlyMarkers = s.split(separator: " ").allSatisfy { $0.hasPrefix("<<") }
-            if onlyMarkers, let first = run.heredocs.first { return run.shell + [first.content] }
-            var script = s
-            for h in run.heredocs { script += "\n" + h.content + h.name }
-            return run.shell + [script]
         }
     }
 

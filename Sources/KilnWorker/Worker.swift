@@ -15,25 +15,25 @@ public struct WorkerError: Error, Sendable, CustomStringConvertible {
     init(_ d: String) { description = d }
 }
 
-/// Executes file operations (COPY, ADD, WORKDIR): builds the change in a staging tree and
-/// packs it as a deterministic layer into the content store.
+/// Runs the vertices of a build: RUN in a runc container over the input's snapshot, COPY,
+/// ADD and WORKDIR as a staging tree; either way the change is packed as a deterministic layer
+/// into the content store.
 public struct Worker: VertexExecutor {
     let store: ContentStore
     let materializer: Materializer
-    let contextDirectory: String
-    let ignore: DockerIgnore
+    let context: BuildContext
     let secrets: BuildSecrets
     let packer: LayerPacker
+    var contextDirectory: String { context.directory }
 
-    /// A worker for a build context; `secrets` are the `--secret` values (kept in memory);
+    /// A worker for `context`; `secrets` are the `--secret` values (kept in memory);
     /// `sourceDateEpoch` clamps the mtimes of files in the layers it makes.
-    public init(store: ContentStore, materializer: Materializer, contextDirectory: String, ignore: DockerIgnore,
+    public init(store: ContentStore, materializer: Materializer, context: BuildContext,
                 secrets: BuildSecrets = BuildSecrets(), sourceDateEpoch: Int64? = nil) {
         self.packer = LayerPacker(options: PackOptions(sourceDateEpoch: sourceDateEpoch))
         self.store = store
         self.materializer = materializer
-        self.contextDirectory = contextDirectory
-        self.ignore = ignore
+        self.context = context
         self.secrets = secrets
     }
 
@@ -57,11 +57,12 @@ public struct Worker: VertexExecutor {
         switch vertex.op {
         case .image:
             return nil
-        case .exec(let run):
-            return try await exec(run, inputs: inputs, pulls: pulls) { data, stream in
+        case .exec(let op):
+            return try await exec(op, inputs: inputs, pulls: pulls) { data, stream in
                 await report(.log(vertex: vertexID, stream: stream, data: data))
             }
-        case .mkdir(let path, let user):
+        case .mkdir(let op):
+            let (path, user) = (op.path, op.user)
             // Directories that exist stay as they are; new ones belong to the USER in effect.
             let rootfs = inputs.isEmpty ? nil : try await materializer.directory(for: inputs[0])
             let reference = rootfs.map(RootedDirectory.init)
@@ -74,14 +75,15 @@ public struct Worker: VertexExecutor {
                 try copier.makeParents(of: FSPath.under(staging, target) + "/.")
                 copier.settleParents()
             }
-        case .copy(let copy, let paths):
-            return try await copyLayer(copy, paths: paths, step: vertex.name, remote: graph.remoteFiles, inputs: inputs, report: pulls)
+        case .copy(let op):
+            return try await copyLayer(op.copy, paths: op.sources, step: vertex.name, remote: op.downloads, inputs: inputs, report: pulls)
         }
     }
 
     /// A RUN: its inputs' snapshots, its mounts, runc; the change packed as a layer.
-    private func exec(_ run: RunStep, inputs: [[CachedLayer]], pulls: @escaping Materializer.Reporter,
+    private func exec(_ op: ExecOp, inputs: [[CachedLayer]], pulls: @escaping Materializer.Reporter,
                       log: @escaping @Sendable ([UInt8], Int) async -> Void) async throws -> CachedLayer? {
+        let run = op.run
         let stageBinds = run.parsedMounts.filter { $0.kind == .bind && $0.from != nil }.count
         guard inputs.count > stageBinds, let chain = inputs.first else {
             throw WorkerError("RUN needs a base image with a shell (FROM scratch has none)")
@@ -92,7 +94,7 @@ public struct Worker: VertexExecutor {
         let prepared = try await PreparedMounts.prepare(run.parsedMounts, store: store, context: contextDirectory,
                                                         stageSources: stageSources, secrets: secrets)
         defer { prepared.release() }
-        let runner = ExecRunner(store: store, lower: lower, run: run, mounts: prepared, report: log)
+        let runner = ExecRunner(store: store, lower: lower, op: op, mounts: prepared, report: log)
         let ingest = store.newIngestPath()
         let packer = self.packer
         let blob = try await runner.execute { upper, overlay, lower in
@@ -160,7 +162,7 @@ public struct Worker: VertexExecutor {
         let reference = destRoot.map(RootedDirectory.init)
         let owner: (uid: uid_t, gid: gid_t)? = try copy.chown.map { try Self.parseOwner($0, rootfs: destRoot) }
             ?? (copy.from == .context ? (0, 0) : nil)
-        let filter = CopyFilter(ignore: copy.from == .context ? self.ignore : DockerIgnore(), exclude: copy.exclude)
+        let filter = copy.from == .context ? context.filter(exclude: copy.exclude) : CopyFilter(ignore: DockerIgnore(), exclude: copy.exclude)
         let urls = copy.from == .context ? copy.sources.filter(CopyStep.isURL) : []
         let downloads = try urls.map { u throws -> (String, RemoteFile) in
             guard let f = remote[u] else { throw WorkerError("\(u) was not downloaded") }

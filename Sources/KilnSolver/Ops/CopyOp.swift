@@ -1,0 +1,88 @@
+import KilnDockerfile
+import KilnOCI
+import KilnSystem
+
+/// `COPY`/`ADD`: files from the context, a stage, an image, a URL or a heredoc, written over the
+/// stage's filesystem.
+public struct CopyOp: Sendable {
+    /// The step as planned (destination, flags, heredocs).
+    public let copy: CopyStep
+    /// Its sources: resolved in the context, or as written for a stage or an image (the worker
+    /// resolves those inside that filesystem).
+    public let sources: [CopySource]
+    /// The files its URL sources downloaded to, by URL.
+    public let downloads: [String: RemoteFile]
+
+    struct KeyDefinition: Encodable {
+        var type = "kiln.file.copy.v0"
+        var add: Bool
+        var sources: [String]
+        var heredocs: [String]
+        var destination: String
+        var chown: String
+        var chmod: String
+        var link: Bool
+        var exclude: [String]
+        var platform: String
+        /// Left out when unset, so keys of steps without it do not change.
+        var unpack: Bool?
+    }
+
+    static func definition(_ copy: CopyStep, platform: Platform) -> KeyDefinition {
+        let dest = copy.destination.hasPrefix("/") ? copy.destination
+            : FSPath.join(copy.workdir, copy.destination) + (copy.destination.hasSuffix("/") ? "/" : "")
+        return KeyDefinition(add: copy.isAdd, sources: copy.sources.map(FSPath.base), heredocs: copy.heredocs.map { "\($0.name)\u{0}\($0.content)" },
+                             destination: dest, chown: copy.chown ?? "", chmod: copy.chmod.map { String($0, radix: 8) } ?? "",
+                             link: copy.link, exclude: copy.exclude, platform: platform.description, unpack: copy.unpack)
+    }
+
+    /// Adds the vertex for `copy` on top of `state`: its key links the stage's filesystem and
+    /// what it reads (the context's files and downloads by content, or a stage or image).
+    static func lower(_ copy: CopyStep, name: String, stage: PlannedStage, state: Int?,
+                      into g: inout GraphUnderConstruction) throws(GraphError) -> Int {
+        var inputs: [[KeyInput]] = state.map { [[KeyInput(link: g.key($0), selector: nil)]] } ?? []
+        var vertices = state.map { [$0] } ?? []
+        let (source, from, sources) = try self.source(copy, name: name, into: &g)
+        if let source { inputs.append([source]) }
+        if let from { vertices.append(from) }
+        let downloads = g.remoteFiles.filter { copy.sources.contains($0.key) }
+        let key = try CacheKey(base: try g.stepDigest(definition(copy, platform: stage.platform)), inputs: inputs)
+        return g.add(name: name, op: .copy(CopyOp(copy: copy, sources: sources, downloads: downloads)), inputs: vertices, key: key)
+    }
+
+    /// The key input for the sources, the vertex they come from (nil for the context), and the
+    /// sources themselves.
+    private static func source(_ copy: CopyStep, name: String,
+                               into g: inout GraphUnderConstruction) throws(GraphError) -> (KeyInput?, Int?, [CopySource]) {
+        let written = copy.sources.filter { !CopyStep.isURL($0) }.map(DockerIgnore.clean)
+        let asWritten = written.map { CopySource(name: FSPath.base($0), path: $0) }
+        switch copy.from {
+        case .context:
+            guard !copy.sources.isEmpty else { return (nil, nil, []) }  // heredoc-only COPY
+            let local = copy.sources.filter { !CopyStep.isURL($0) }
+            let urls = copy.sources.filter(CopyStep.isURL)
+            let sources = local.isEmpty ? [] : try g.context.resolve(local, step: name)
+            var content = local.isEmpty ? try Definition.digest(["no-context"])
+                : try g.context.checksum(sources.map(\.path), exclude: copy.exclude, step: name)
+            if !urls.isEmpty {
+                // Downloaded files key the step by what was downloaded, not by the URL alone.
+                var parts = [content.description]
+                for u in urls {
+                    guard let f = g.remoteFiles[u] else { throw GraphError(description: "\(name): \(u) was not downloaded") }
+                    parts.append("\(u) \(f.digest) \(f.fileName) \(f.modified)")
+                }
+                content = try Definition.digest(parts)
+            }
+            return (KeyInput(link: try g.contentRoot(content), selector: Definition.selector(written + urls)), nil, sources)
+        case .stage(let i):
+            guard let v = g.stageResults[i] else {
+                // Copying from an empty scratch stage: nothing to read, the selector still names the paths.
+                return (KeyInput(link: try Definition.digest(["empty-stage"]), selector: Definition.selector(written)), nil, asWritten)
+            }
+            return (KeyInput(link: g.key(v), selector: Definition.selector(written)), v, asWritten)
+        case .image(let ref):
+            let v = try g.image(ref, name: name)
+            return (KeyInput(link: g.key(v), selector: Definition.selector(written)), v, asWritten)
+        }
+    }
+}

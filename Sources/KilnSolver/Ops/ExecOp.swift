@@ -1,0 +1,80 @@
+import KilnDockerfile
+import KilnOCI
+
+/// `RUN`: a command run in a container over the stage's filesystem, with its mounts.
+public struct ExecOp: Sendable {
+    /// The step as planned (environment, user, working directory, mounts, network).
+    public let run: RunStep
+    /// The process's argument vector — exec form as written, shell form through the stage's
+    /// SHELL, heredocs handed to the shell — computed here once for the key, the container and
+    /// the error message alike.
+    public let argv: [String]
+
+    /// The op for `run`.
+    public init(run: RunStep) {
+        self.run = run
+        argv = Self.arguments(run)
+    }
+
+    static func arguments(_ run: RunStep) -> [String] {
+        switch run.command {
+        case .exec(let argv): return argv
+        case .shell(let s):
+            guard !run.heredocs.isEmpty else { return run.shell + [s] }
+            // A RUN that is only a heredoc runs its body as the script.
+            let onlyMarkers = s.split(separator: " ").allSatisfy { $0.hasPrefix("<<") }
+            if onlyMarkers, let first = run.heredocs.first { return run.shell + [first.content] }
+            var script = s
+            for h in run.heredocs { script += "\n" + h.content + h.name }
+            return run.shell + [script]
+        }
+    }
+
+    /// What the key covers of the command itself.
+    struct KeyDefinition: Encodable {
+        var type = "kiln.exec.v0"
+        var command: [String]
+        var heredocs: [String]
+        var env: [String]
+        var cwd: String
+        var user: String
+        var network: String
+        var mounts: [String]
+        var platform: String
+    }
+
+    var definition: KeyDefinition {
+        let command: [String]
+        switch run.command {
+        case .exec(let argv): command = argv
+        case .shell(let s): command = run.shell + [s]
+        }
+        return KeyDefinition(command: command, heredocs: run.heredocs.map { "\($0.name)\u{0}\($0.expand)\u{0}\($0.content)" },
+                          env: run.env.map { "\($0.0)=\($0.1)" } + run.buildArgs.map { "\($0.0)=\($0.1)" },
+                          cwd: run.workdir, user: run.user, network: run.network ?? "default", mounts: run.mounts, platform: "")
+    }
+
+    /// Adds the vertex for `run` on top of `state`: its key links the stage's filesystem and,
+    /// for every bind mount, what the mount reads (a stage's result, or the context's files).
+    static func lower(_ run: RunStep, name: String, stage: PlannedStage, state: Int?,
+                      into g: inout GraphUnderConstruction) throws(GraphError) -> Int {
+        var def = ExecOp(run: run).definition
+        def.platform = stage.platform.description
+        var inputs = state.map { [[KeyInput(link: g.key($0), selector: Definition.rootSelector)]] } ?? []
+        var inputVertices = state.map { [$0] } ?? []
+        for m in run.parsedMounts where m.kind == .bind {
+            let source = DockerIgnore.clean(m.source ?? "")
+            if let from = m.from {
+                guard let v = try g.stageResult(from, step: name) else { throw GraphError(description: "\(name): mount from=\(from) has no result") }
+                inputs.append([KeyInput(link: g.key(v), selector: Definition.selector([source]))])
+                inputVertices.append(v)
+            } else {
+                let resolved = try g.context.resolveBindSource(source, step: name)
+                let content = try g.context.checksum([resolved], step: name)
+                inputs.append([KeyInput(link: try g.contentRoot(content), selector: Definition.selector([source]))])
+            }
+        }
+        let key = try CacheKey(base: try g.stepDigest(def), inputs: inputs)
+        return g.add(name: name, op: .exec(ExecOp(run: run)), inputs: inputVertices, key: key)
+    }
+}

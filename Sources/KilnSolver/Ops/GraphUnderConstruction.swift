@@ -1,0 +1,63 @@
+import KilnDockerfile
+import KilnOCI
+
+/// The graph while ``GraphBuilder`` lowers a plan into it: what a step's op reads (earlier
+/// vertices, stage results, the context, downloads) and where it adds its vertex.
+struct GraphUnderConstruction {
+    let plan: BuildPlan
+    let images: [String: ResolvedImage]
+    let context: BuildContext
+    let sourceDateEpoch: Int64?
+    let remoteFiles: [String: RemoteFile]
+    var vertices: [Vertex] = []
+    var stageResults: [Int: Int] = [:]
+    var imageVertices: [String: Int] = [:]
+    var contentRoots: [Digest: CacheKey] = [:]
+
+    /// The key id of vertex `index`.
+    func key(_ index: Int) -> Digest { vertices[index].key.id }
+
+    /// Adds a vertex; returns its index.
+    mutating func add(name: String, op: VertexOp, inputs: [Int], key: CacheKey, alternatives: [CacheKey] = []) -> Int {
+        vertices.append(Vertex(index: vertices.count, name: name, op: op, inputs: inputs, key: key, alternativeKeys: alternatives))
+        return vertices.count - 1
+    }
+
+    /// Registers the content root `<content>@-1`; returns its key id.
+    mutating func contentRoot(_ content: Digest) throws(GraphError) -> Digest {
+        let root = try CacheKey.contentRoot(content)
+        contentRoots[root.id] = root
+        return root.id
+    }
+
+    /// A step's definition digest, with `SOURCE_DATE_EPOCH` folded in when one is set (layers
+    /// clamp mtimes to it, so it changes what every step makes).
+    func stepDigest<T: Encodable>(_ definition: T) throws(GraphError) -> Digest {
+        let d = try Definition.digest(definition)
+        guard let e = sourceDateEpoch else { return d }
+        return try Definition.digest([d.description, "source-date-epoch=\(e)"])
+    }
+
+    /// The vertex of base image `ref` (added once, however many steps use it).
+    mutating func image(_ ref: String, name: String) throws(GraphError) -> Int {
+        if let v = imageVertices[ref] { return v }
+        guard let img = images[ref] else { throw GraphError(description: "\(name): base image \(ref) was not resolved") }
+        let (key, alternative) = try ImageSourceOp.keys(img)
+        let v = add(name: name, op: .image(ImageSourceOp(image: img)), inputs: [], key: key, alternatives: [alternative])
+        imageVertices[ref] = v
+        return v
+    }
+
+    /// The result vertex of the stage named (or numbered) `from` (nil for an empty scratch stage).
+    func stageResult(_ from: String, step: String) throws(GraphError) -> Int? {
+        guard let i = plan.stages.first(where: { $0.name == from.lowercased() || String($0.index) == from })?.index else {
+            throw GraphError(description: "\(step): no stage \(from)")
+        }
+        return stageResults[i]
+    }
+
+    /// The finished graph.
+    func graph() -> BuildGraph {
+        BuildGraph(vertices: vertices, stageResults: stageResults, plan: plan, contentRoots: contentRoots, remoteFiles: remoteFiles)
+    }
+}

@@ -1,0 +1,26 @@
+import KilnOCI
+import KilnStore
+
+/// `FROM <image>`: a base image's layers, known by descriptor and never downloaded until a step
+/// needs its files.
+public struct ImageSourceOp: Sendable {
+    /// The image as resolved from its registry.
+    public let image: ResolvedImage
+
+    /// The image's layers as a chain whose blobs are sourced from its repository.
+    public var chain: [CachedLayer] {
+        zip(image.layers, image.config.diffIDs).map { d, diffID in
+            CachedLayer(digest: d.digest, diffID: diffID, mediaType: d.mediaType, size: d.size, createdAt: 0, source: image.repository)
+        }
+    }
+
+    /// Its key (manifest digest + platform) and an alternative by rootfs ChainID, which still
+    /// matches when the same image is pushed again under another manifest.
+    static func keys(_ img: ResolvedImage) throws(GraphError) -> (CacheKey, CacheKey) {
+        struct ImageDef: Encodable { var type = "kiln.source.image.v0"; var digest: String; var platform: String }
+        struct ChainDef: Encodable { var type = "kiln.source.rootfs.v0"; var chainID: String; var platform: String }
+        let platform = img.platform.description
+        return (try CacheKey(base: try Definition.digest(ImageDef(digest: img.manifestDigest.description, platform: platform))),
+                try CacheKey(base: try Definition.digest(ChainDef(chainID: img.chainID.description, platform: platform))))
+    }
+}

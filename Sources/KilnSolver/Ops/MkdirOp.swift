@@ -1,0 +1,25 @@
+import KilnDockerfile
+import KilnOCI
+
+/// `WORKDIR`'s directory: made (owned by the USER in effect) unless the image has it.
+public struct MkdirOp: Sendable {
+    /// The directory, absolute and clean.
+    public let path: String
+    /// The USER in effect (owner of what is made; empty: root).
+    public let user: String
+
+    struct KeyDefinition: Encodable {
+        var type = "kiln.file.mkdir.v0"
+        var path: String
+        var user: String
+        var platform: String
+    }
+
+    /// Adds the vertex for `WORKDIR path` on top of `state`.
+    static func lower(path: String, user: String, name: String, stage: PlannedStage, state: Int?,
+                      into g: inout GraphUnderConstruction) throws(GraphError) -> Int {
+        let inputs = state.map { [[KeyInput(link: g.key($0), selector: nil)]] } ?? []
+        let key = try CacheKey(base: try g.stepDigest(KeyDefinition(path: path, user: user, platform: stage.platform.description)), inputs: inputs)
+        return g.add(name: name, op: .mkdir(MkdirOp(path: path, user: user)), inputs: state.map { [$0] } ?? [], key: key)
+    }
+}
