@@ -69,8 +69,8 @@ func readXattrs(_ path: String) throws -> [String: [UInt8]] {
     return out
 }
 
-/// Reads an xattr's value, `nil` when absent.
-func readXattr(_ path: String, _ name: String) -> [UInt8]? {
+/// Reads an xattr's value (not following a final symlink), `nil` when absent.
+public func readXattr(_ path: String, _ name: String) -> [UInt8]? {
     let vlen = lgetxattr(path, name, nil, 0)
     guard vlen >= 0 else { return nil }
     var value = [UInt8](repeating: 0, count: vlen)

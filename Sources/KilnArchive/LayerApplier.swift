@@ -38,67 +38,10 @@ public struct LayerApplier {
             let name = components[components.count - 1]
             let parentComponents = Array(components.dropLast())
             let parent = try resolve(parentComponents, createMissing: true)
-
-            if name == TarEntry.opaqueWhiteout {
-                let dirRel = parentComponents.joined(separator: "/")
-                for child in try listDirectory(parent) {
-                    let rel = dirRel.isEmpty ? child : dirRel + "/" + child
-                    if !written.contains(rel) { try removeAll(parent + "/" + child) }
-                }
-                continue
-            }
-            if name.hasPrefix(TarEntry.whiteoutPrefix) {
-                let victim = String(name.dropFirst(TarEntry.whiteoutPrefix.count))
-                guard !victim.isEmpty, victim != ".", victim != ".." else {
-                    throw ArchiveError.unsafeEntry(path: entry.path, reason: "invalid whiteout")
-                }
-                try removeAll(parent + "/" + victim)
-                continue
-            }
-
+            if try applyWhiteout(entry, name: name, parent: parent, parentComponents: parentComponents, written: written) { continue }
             let target = parent + "/" + name
-            let rel = components.joined(separator: "/")
-            var existing = stat()
-            let exists = lstat(target, &existing) == 0
-            if exists && !(entry.kind == .directory && (existing.st_mode & S_IFMT) == S_IFDIR) {
-                try removeAll(target)
-            }
-            switch entry.kind {
-            case .directory:
-                if !(exists && (existing.st_mode & S_IFMT) == S_IFDIR) {
-                    guard mkdir(target, 0o700) == 0 else { throw ArchiveError.io(path: target, operation: "mkdir", errno: errno) }
-                }
-            case .regular:
-                let sink = try FileSink(path: target, mode: 0o600)
-                let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
-                defer { buf.deallocate() }
-                while true {
-                    let n = try reader.readContent(into: buf)
-                    if n == 0 { break }
-                    try sink.write(UnsafeRawBufferPointer(rebasing: buf[0..<n]))
-                }
-                try sink.finishWithoutSync()
-            case .symlink:
-                guard symlink(entry.linkName, target) == 0 else { throw ArchiveError.io(path: target, operation: "symlink", errno: errno) }
-            case .hardlink:
-                let linkComponents = try Self.sanitize(entry.linkName)
-                guard !linkComponents.isEmpty else { throw ArchiveError.unsafeEntry(path: entry.path, reason: "hard link to the root") }
-                let source = try resolve(Array(linkComponents.dropLast()), createMissing: false) + "/" + linkComponents[linkComponents.count - 1]
-                var st = stat()
-                guard lstat(source, &st) == 0 else {
-                    throw ArchiveError.unsafeEntry(path: entry.path, reason: "hard link target '\(entry.linkName)' does not exist in the layer")
-                }
-                guard (st.st_mode & S_IFMT) != S_IFDIR else {
-                    throw ArchiveError.unsafeEntry(path: entry.path, reason: "hard link to a directory")
-                }
-                guard link(source, target) == 0 else { throw ArchiveError.io(path: target, operation: "link", errno: errno) }
-            case .characterDevice, .blockDevice, .fifo:
-                let type: mode_t = entry.kind == .fifo ? S_IFIFO : (entry.kind == .characterDevice ? S_IFCHR : S_IFBLK)
-                guard mknod(target, type | 0o600, kiln_makedev(entry.devMajor, entry.devMinor)) == 0 else {
-                    throw ArchiveError.io(path: target, operation: "mknod", errno: errno)
-                }
-            }
-            written.insert(rel)
+            try create(entry, at: target, reader: reader)
+            written.insert(components.joined(separator: "/"))
             if entry.kind == .hardlink { continue }  // shares the target's inode and metadata
             try setMetadata(entry, at: target)
             if entry.kind == .directory { dirTimes.append((target, entry.mtime)) } else {
@@ -108,6 +51,75 @@ public struct LayerApplier {
         // Directory times last, deepest first: creating children changes them.
         for (path, t) in dirTimes.reversed() { _ = kiln_set_mtime(path, t, 0) }
         return count
+    }
+
+    /// Honours an OCI whiteout entry (true when `entry` is one): `.wh.NAME` removes NAME,
+    /// `.wh..wh..opq` empties its directory of what earlier layers put there.
+    private func applyWhiteout(_ entry: TarEntry, name: String, parent: String, parentComponents: [String],
+                               written: Set<String>) throws -> Bool {
+        if name == TarEntry.opaqueWhiteout {
+            let dirRel = parentComponents.joined(separator: "/")
+            for child in try listDirectory(parent) {
+                let rel = dirRel.isEmpty ? child : dirRel + "/" + child
+                if !written.contains(rel) { try removeAll(parent + "/" + child) }
+            }
+            return true
+        }
+        guard name.hasPrefix(TarEntry.whiteoutPrefix) else { return false }
+        let victim = String(name.dropFirst(TarEntry.whiteoutPrefix.count))
+        guard !victim.isEmpty, victim != ".", victim != ".." else {
+            throw ArchiveError.unsafeEntry(path: entry.path, reason: "invalid whiteout")
+        }
+        try removeAll(parent + "/" + victim)
+        return true
+    }
+
+    /// Creates `entry` at `target` (replacing what is there, except a directory over a directory).
+    private func create(_ entry: TarEntry, at target: String, reader: TarReader) throws {
+        var existing = stat()
+        let exists = lstat(target, &existing) == 0
+        let isDirectory = exists && (existing.st_mode & S_IFMT) == S_IFDIR
+        if exists && !(entry.kind == .directory && isDirectory) { try removeAll(target) }
+        switch entry.kind {
+        case .directory:
+            if !isDirectory {
+                guard mkdir(target, 0o700) == 0 else { throw ArchiveError.io(path: target, operation: "mkdir", errno: errno) }
+            }
+        case .regular:
+            let sink = try FileSink(path: target, mode: 0o600)
+            let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+            defer { buf.deallocate() }
+            while true {
+                let n = try reader.readContent(into: buf)
+                if n == 0 { break }
+                try sink.write(UnsafeRawBufferPointer(rebasing: buf[0..<n]))
+            }
+            try sink.finishWithoutSync()
+        case .symlink:
+            guard symlink(entry.linkName, target) == 0 else { throw ArchiveError.io(path: target, operation: "symlink", errno: errno) }
+        case .hardlink:
+            try hardLink(entry, at: target)
+        case .characterDevice, .blockDevice, .fifo:
+            let type: mode_t = entry.kind == .fifo ? S_IFIFO : (entry.kind == .characterDevice ? S_IFCHR : S_IFBLK)
+            guard mknod(target, type | 0o600, kiln_makedev(entry.devMajor, entry.devMinor)) == 0 else {
+                throw ArchiveError.io(path: target, operation: "mknod", errno: errno)
+            }
+        }
+    }
+
+    /// A hard link to a file this layer (or an earlier one) wrote, resolved inside the root.
+    private func hardLink(_ entry: TarEntry, at target: String) throws {
+        let linkComponents = try Self.sanitize(entry.linkName)
+        guard !linkComponents.isEmpty else { throw ArchiveError.unsafeEntry(path: entry.path, reason: "hard link to the root") }
+        let source = try resolve(Array(linkComponents.dropLast()), createMissing: false) + "/" + linkComponents[linkComponents.count - 1]
+        var st = stat()
+        guard lstat(source, &st) == 0 else {
+            throw ArchiveError.unsafeEntry(path: entry.path, reason: "hard link target '\(entry.linkName)' does not exist in the layer")
+        }
+        guard (st.st_mode & S_IFMT) != S_IFDIR else {
+            throw ArchiveError.unsafeEntry(path: entry.path, reason: "hard link to a directory")
+        }
+        guard link(source, target) == 0 else { throw ArchiveError.io(path: target, operation: "link", errno: errno) }
     }
 
     private func setMetadata(_ entry: TarEntry, at path: String) throws {

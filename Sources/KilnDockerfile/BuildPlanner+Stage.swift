@@ -17,148 +17,200 @@ extension BuildPlanner {
         }
     }
 
-    func resolve(_ stage: RawStage, all raw: [RawStage], planned: [Int: PlannedStage], words: ShellWords,
-                 globals: [String: String?], used: inout Set<String>, imageConfig: ImageConfigLookup) async throws -> PlannedStage {
+    /// A stage while it is planned: what its base gives it and what each step changes for the
+    /// steps after it.
+    struct StageState {
         var scope = Scope()
-        let base: StageBase
-        let platform = stage.platform ?? options.platform
+        var base: StageBase = .scratch
         var shell = ["/bin/sh", "-c"]
         var workdir = "/"
         var user = ""
-        if stage.image.lowercased() == "scratch" {
-            base = .scratch
-        } else if let i = stageIndex(stage.image, before: stage.index, in: raw), let dep = planned[i] {
-            base = .stage(i)
-            scope.env = dep.env
-            workdir = dep.workdir
-            user = dep.user
-            shell = dep.shell
-        } else {
-            base = .image(stage.image, platform: stage.platform)
-            if let config = try await imageConfig(stage.image, platform) {
-                let rt = config.runtime
-                for e in rt.env ?? [] {
-                    let kv = e.split(separator: "=", maxSplits: 1)
-                    scope.setEnv(String(kv[0]), kv.count > 1 ? String(kv[1]) : "")
-                }
-                if let s = rt.shell, !s.isEmpty { shell = s }
-                if let w = rt.workingDir, !w.isEmpty { workdir = w }
-                user = rt.user ?? ""
-            }
-        }
+    }
+
+    /// Everything planning one stage's steps reads.
+    struct StageInputs {
+        let stage: RawStage
+        let raw: [RawStage]
+        let words: ShellWords
+        let globals: [String: String?]
+        let platform: Platform
+        let imageConfig: ImageConfigLookup
+    }
+
+    func resolve(_ stage: RawStage, all raw: [RawStage], planned: [Int: PlannedStage], words: ShellWords,
+                 globals: [String: String?], used: inout Set<String>, imageConfig: @escaping ImageConfigLookup) async throws -> PlannedStage {
+        let platform = stage.platform ?? options.platform
+        let inputs = StageInputs(stage: stage, raw: raw, words: words, globals: globals, platform: platform, imageConfig: imageConfig)
+        var state = try await startingState(of: stage, raw: raw, planned: planned, platform: platform, imageConfig: imageConfig)
         let total = 1 + stage.body.filter { Self.vertexKeywords.contains($0.keyword) }.count
         let display = stage.name ?? "stage-\(stage.index)"
         var number = 1
         var steps: [PlannedStep] = []
-
         for ins in stage.body {
-            let lookup: (String) -> String? = { scope.lookup($0) }
             var name: String?
             if Self.vertexKeywords.contains(ins.keyword) {
                 number += 1
                 name = "[\(display) \(number)/\(total)] \(ins.original)"
             }
-            let kind: StepKind
-            switch ins.keyword {
-            case "ARG":
-                var last: StepKind = .arg("", nil)
-                for (argName, def) in try argDeclarations(ins, words: words) {
-                    var value: String?
-                    if let v = options.buildArgs[argName] {
-                        value = v
-                        used.insert(argName)
-                    } else if let d = def {
-                        value = try expand(d, words: words, line: ins.line, lookup)
-                    } else if let g = globals[argName] {
-                        value = g
-                    } else {
-                        value = builtins[argName]
-                    }
-                    scope.args.append((argName, value))
-                    last = .arg(argName, value)
-                }
-                kind = last
-            case "ENV":
-                let pairs = try keyValues(ins, words: words, lookup: lookup, legacy: true)
-                for (k, v) in pairs { scope.setEnv(k, v) }
-                kind = .env(pairs)
-            case "LABEL":
-                kind = .label(try keyValues(ins, words: words, lookup: lookup, legacy: false))
-            case "RUN":
-                guard !ins.arguments.isEmpty else { throw error(ins.line, "RUN requires at least one argument") }
-                let command: CommandForm = ins.json.map(CommandForm.exec) ?? .shell(ins.arguments)
-                let mounts = try ins.flagValues("mount").map { m throws(DockerfileError) in try expand(m, words: words, line: ins.line, lookup) }
-                let network = try ins.flag("network").map { n throws(DockerfileError) in try expand(n, words: words, line: ins.line, lookup) }
-                    ?? options.defaultNetwork
-                if let n = network, !["default", "none", "host"].contains(n) {
-                    throw error(ins.line, "RUN --network=\(n): must be default, none or host")
-                }
-                let args = scope.args.compactMap { a in a.1.map { (a.0, $0) } }.filter { a in !scope.env.contains { $0.0 == a.0 } }
-                var runStep = RunStep(command: command, shell: shell, heredocs: ins.heredocs, mounts: mounts, network: network,
-                                      buildArgs: args, env: scope.env, workdir: workdir, user: user)
-                runStep.parsedMounts = try mounts.map { m throws(DockerfileError) in try RunMount.parse(m, line: ins.line, file: options.fileName) }
-                for m in runStep.parsedMounts where m.kind == .bind || m.kind == .cache {
-                    if let f = m.from, stageIndex(f, before: stage.index, in: raw) == nil {
-                        throw error(ins.line, "RUN --mount from=\(f): no earlier stage of that name")
-                    }
-                }
-                kind = .run(runStep)
-            case "COPY", "ADD":
-                var c = try copyStep(ins, words: words, lookup: lookup, stage: stage, raw: raw)
-                c.workdir = workdir
-                // An image named by --from is resolved like a FROM image (its config is not used).
-                if case .image(let ref) = c.from { _ = try await imageConfig(ref, platform) }
-                kind = .copy(c)
-            case "WORKDIR":
-                let path = try expand(ins.arguments, words: words, line: ins.line, lookup)
-                guard !path.isEmpty else { throw error(ins.line, "WORKDIR requires exactly one argument") }
-                workdir = FSPath.join(workdir, path)
-                kind = .workdir(workdir)
-            case "USER":
-                let u = try expand(ins.arguments, words: words, line: ins.line, lookup)
-                guard !u.isEmpty, !u.contains(" ") else { throw error(ins.line, "USER requires exactly one argument") }
-                user = u
-                kind = .user(u)
-            case "EXPOSE":
-                let ports = try expandWords(ins.arguments, words: words, line: ins.line, lookup)
-                guard !ports.isEmpty else { throw error(ins.line, "EXPOSE requires at least one argument") }
-                kind = .expose(try ports.map { p throws(DockerfileError) in try exposedPort(p, line: ins.line) })
-            case "VOLUME":
-                let vols = try ins.json ?? expandWords(ins.arguments, words: words, line: ins.line, lookup)
-                guard !vols.isEmpty, vols.allSatisfy({ !$0.isEmpty }) else { throw error(ins.line, "VOLUME specified can not be an empty string") }
-                kind = .volume(vols)
-            case "ENTRYPOINT":
-                kind = .entrypoint(ins.json.map(CommandForm.exec) ?? .shell(ins.arguments))
-            case "CMD":
-                kind = .cmd(ins.json.map(CommandForm.exec) ?? .shell(ins.arguments))
-            case "SHELL":
-                guard let s = ins.json, !s.isEmpty else { throw error(ins.line, "SHELL requires the arguments to be in JSON form") }
-                shell = s
-                kind = .shell(s)
-            case "STOPSIGNAL":
-                let s = try expand(ins.arguments, words: words, line: ins.line, lookup)
-                guard !s.isEmpty else { throw error(ins.line, "STOPSIGNAL requires exactly one argument") }
-                kind = .stopSignal(s)
-            case "HEALTHCHECK":
-                kind = .healthcheck(try healthcheck(ins))
-            case "ONBUILD":
-                let trigger = ins.arguments.trimmingCharacters(in: .whitespaces)
-                let first = trigger.prefix(while: { $0 != " " }).uppercased()
-                guard !trigger.isEmpty else { throw error(ins.line, "ONBUILD requires at least one argument") }
-                guard !["ONBUILD", "FROM", "MAINTAINER"].contains(first) else {
-                    throw error(ins.line, "\(first) isn't allowed as an ONBUILD trigger")
-                }
-                kind = .onbuild(trigger)
-            case "MAINTAINER":
-                kind = .maintainer(ins.arguments)
-            default:
-                throw error(ins.line, "unexpected \(ins.keyword)")
-            }
-            steps.append(PlannedStep(instruction: ins, vertexName: name, kind: kind, user: user))
+            let kind = try await step(ins, state: &state, inputs: inputs, used: &used)
+            steps.append(PlannedStep(instruction: ins, vertexName: name, kind: kind, user: state.user))
         }
-        let fromName = "[\(display) 1/\(total)] FROM \(stage.image)"
-        return PlannedStage(index: stage.index, name: stage.name, base: base, platform: platform, fromName: fromName,
-                            steps: steps, env: scope.env, line: stage.from.line, workdir: workdir, user: user, shell: shell)
+        return PlannedStage(index: stage.index, name: stage.name, base: state.base, platform: platform,
+                            fromName: "[\(display) 1/\(total)] FROM \(stage.image)", steps: steps, env: state.scope.env,
+                            line: stage.from.line, workdir: state.workdir, user: state.user, shell: state.shell)
+    }
+
+    /// What a stage starts from: scratch, an earlier stage's end state, or a base image's config
+    /// (its ENV, SHELL, WORKDIR and USER).
+    private func startingState(of stage: RawStage, raw: [RawStage], planned: [Int: PlannedStage], platform: Platform,
+                               imageConfig: ImageConfigLookup) async throws -> StageState {
+        var state = StageState()
+        if stage.image.lowercased() == "scratch" { return state }
+        if let i = stageIndex(stage.image, before: stage.index, in: raw), let dep = planned[i] {
+            state.base = .stage(i)
+            state.scope.env = dep.env
+            (state.workdir, state.user, state.shell) = (dep.workdir, dep.user, dep.shell)
+            return state
+        }
+        state.base = .image(stage.image, platform: stage.platform)
+        if let config = try await imageConfig(stage.image, platform) {
+            let rt = config.runtime
+            for e in rt.env ?? [] {
+                let kv = e.split(separator: "=", maxSplits: 1)
+                state.scope.setEnv(String(kv[0]), kv.count > 1 ? String(kv[1]) : "")
+            }
+            if let s = rt.shell, !s.isEmpty { state.shell = s }
+            if let w = rt.workingDir, !w.isEmpty { state.workdir = w }
+            state.user = rt.user ?? ""
+        }
+        return state
+    }
+
+    /// One instruction of a stage: what it does, with the stage's state updated for the next.
+    private func step(_ ins: Instruction, state: inout StageState, inputs: StageInputs, used: inout Set<String>) async throws -> StepKind {
+        let scope = state.scope
+        let lookup: (String) -> String? = { scope.lookup($0) }
+        let words = inputs.words
+        func expanded(_ text: String) throws(DockerfileError) -> String { try expand(text, words: words, line: ins.line, lookup) }
+        switch ins.keyword {
+        case "ARG":
+            return try arg(ins, scope: &state.scope, words: words, globals: inputs.globals, used: &used)
+        case "ENV":
+            let pairs = try keyValues(ins, words: words, lookup: lookup, legacy: true)
+            for (k, v) in pairs { state.scope.setEnv(k, v) }
+            return .env(pairs)
+        case "LABEL":
+            return .label(try keyValues(ins, words: words, lookup: lookup, legacy: false))
+        case "RUN":
+            return .run(try run(ins, state: state, inputs: inputs, lookup: lookup))
+        case "COPY", "ADD":
+            var c = try copyStep(ins, words: words, lookup: lookup, stage: inputs.stage, raw: inputs.raw)
+            c.workdir = state.workdir
+            // An image named by --from is resolved like a FROM image (its config is not used).
+            if case .image(let ref) = c.from { _ = try await inputs.imageConfig(ref, inputs.platform) }
+            return .copy(c)
+        case "WORKDIR":
+            let path = try expanded(ins.arguments)
+            guard !path.isEmpty else { throw error(ins.line, "WORKDIR requires exactly one argument") }
+            state.workdir = FSPath.join(state.workdir, path)
+            return .workdir(state.workdir)
+        case "USER":
+            let u = try expanded(ins.arguments)
+            guard !u.isEmpty, !u.contains(" ") else { throw error(ins.line, "USER requires exactly one argument") }
+            state.user = u
+            return .user(u)
+        case "SHELL":
+            guard let s = ins.json, !s.isEmpty else { throw error(ins.line, "SHELL requires the arguments to be in JSON form") }
+            state.shell = s
+            return .shell(s)
+        default:
+            return try metadata(ins, words: words, lookup: lookup)
+        }
+    }
+
+    /// `ARG`: each declared name takes its build arg, its default, the global value or a built-in.
+    private func arg(_ ins: Instruction, scope: inout Scope, words: ShellWords, globals: [String: String?],
+                     used: inout Set<String>) throws(DockerfileError) -> StepKind {
+        var last: StepKind = .arg("", nil)
+        for (argName, def) in try argDeclarations(ins, words: words) {
+            let current = scope
+            var value: String?
+            if let v = options.buildArgs[argName] {
+                value = v
+                used.insert(argName)
+            } else if let d = def {
+                value = try expand(d, words: words, line: ins.line) { current.lookup($0) }
+            } else if let g = globals[argName] {
+                value = g
+            } else {
+                value = builtins[argName]
+            }
+            scope.args.append((argName, value))
+            last = .arg(argName, value)
+        }
+        return last
+    }
+
+    /// `RUN`: the command with its mounts, network, and the environment and args in scope.
+    private func run(_ ins: Instruction, state: StageState, inputs: StageInputs, lookup: (String) -> String?) throws(DockerfileError) -> RunStep {
+        guard !ins.arguments.isEmpty else { throw error(ins.line, "RUN requires at least one argument") }
+        let words = inputs.words
+        let command: CommandForm = ins.json.map(CommandForm.exec) ?? .shell(ins.arguments)
+        let mounts = try ins.flagValues("mount").map { m throws(DockerfileError) in try expand(m, words: words, line: ins.line, lookup) }
+        let network = try ins.flag("network").map { n throws(DockerfileError) in try expand(n, words: words, line: ins.line, lookup) }
+            ?? options.defaultNetwork
+        if let n = network, !["default", "none", "host"].contains(n) {
+            throw error(ins.line, "RUN --network=\(n): must be default, none or host")
+        }
+        let scope = state.scope
+        let args = scope.args.compactMap { a in a.1.map { (a.0, $0) } }.filter { a in !scope.env.contains { $0.0 == a.0 } }
+        var runStep = RunStep(command: command, shell: state.shell, heredocs: ins.heredocs, mounts: mounts, network: network,
+                              buildArgs: args, env: scope.env, workdir: state.workdir, user: state.user)
+        runStep.parsedMounts = try mounts.map { m throws(DockerfileError) in try RunMount.parse(m, line: ins.line, file: options.fileName) }
+        for m in runStep.parsedMounts where m.kind == .bind || m.kind == .cache {
+            if let f = m.from, stageIndex(f, before: inputs.stage.index, in: inputs.raw) == nil {
+                throw error(ins.line, "RUN --mount from=\(f): no earlier stage of that name")
+            }
+        }
+        return runStep
+    }
+
+    /// Instructions that only change the image config.
+    private func metadata(_ ins: Instruction, words: ShellWords, lookup: (String) -> String?) throws(DockerfileError) -> StepKind {
+        func expanded(_ text: String) throws(DockerfileError) -> String { try expand(text, words: words, line: ins.line, lookup) }
+        switch ins.keyword {
+        case "EXPOSE":
+            let ports = try expandWords(ins.arguments, words: words, line: ins.line, lookup)
+            guard !ports.isEmpty else { throw error(ins.line, "EXPOSE requires at least one argument") }
+            return .expose(try ports.map { p throws(DockerfileError) in try exposedPort(p, line: ins.line) })
+        case "VOLUME":
+            let vols: [String]
+            if let json = ins.json { vols = json } else { vols = try expandWords(ins.arguments, words: words, line: ins.line, lookup) }
+            guard !vols.isEmpty, vols.allSatisfy({ !$0.isEmpty }) else { throw error(ins.line, "VOLUME specified can not be an empty string") }
+            return .volume(vols)
+        case "ENTRYPOINT":
+            return .entrypoint(ins.json.map(CommandForm.exec) ?? .shell(ins.arguments))
+        case "CMD":
+            return .cmd(ins.json.map(CommandForm.exec) ?? .shell(ins.arguments))
+        case "STOPSIGNAL":
+            let s = try expanded(ins.arguments)
+            guard !s.isEmpty else { throw error(ins.line, "STOPSIGNAL requires exactly one argument") }
+            return .stopSignal(s)
+        case "HEALTHCHECK":
+            return .healthcheck(try healthcheck(ins))
+        case "ONBUILD":
+            let trigger = ins.arguments.trimmingCharacters(in: .whitespaces)
+            let first = trigger.prefix(while: { $0 != " " }).uppercased()
+            guard !trigger.isEmpty else { throw error(ins.line, "ONBUILD requires at least one argument") }
+            guard !["ONBUILD", "FROM", "MAINTAINER"].contains(first) else {
+                throw error(ins.line, "\(first) isn't allowed as an ONBUILD trigger")
+            }
+            return .onbuild(trigger)
+        case "MAINTAINER":
+            return .maintainer(ins.arguments)
+        default:
+            throw error(ins.line, "unexpected \(ins.keyword)")
+        }
     }
 
     func expandWords(_ text: String, words: ShellWords, line: Int, _ lookup: (String) -> String?) throws(DockerfileError) -> [String] {

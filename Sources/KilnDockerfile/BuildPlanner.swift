@@ -72,7 +72,7 @@ public struct BuildPlanner: Sendable {
     }
 
     /// Plans the build.
-    public func plan(_ parsed: ParsedDockerfile, imageConfig: ImageConfigLookup) async throws -> BuildPlan {
+    public func plan(_ parsed: ParsedDockerfile, imageConfig: @escaping ImageConfigLookup) async throws -> BuildPlan {
         let words = ShellWords(escape: parsed.escape)
         var warnings = parsed.warnings
         var usedArgs = Set<String>()

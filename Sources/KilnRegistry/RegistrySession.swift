@@ -124,106 +124,118 @@ final class RegistrySession: Sendable {
         counters.withLock { $0.downloadedBytes += bytes }
     }
 
+    /// Where one logical request stands across its HTTP attempts.
+    private struct Attempts {
+        var url: String
+        var method: HTTPMethod
+        var body: RequestBody?
+        var attempt = 0
+        var authRetries = 0
+        var redirects = 0
+        let maxAttempts: Int
+        let began = ContinuousClock.now
+        var elapsed: Duration { ContinuousClock.now - began }
+    }
+
     /// Sends `request`, answering auth challenges, following redirects (dropping credentials on
     /// another origin) and retrying what is worth retrying. Returns a response whose status is
     /// in `request.accept`; its body is still to be read.
     func send(_ request: RegistryRequest) async throws(RegistryError) -> HTTPClientResponse {
-        var url = request.url
-        var method = request.method
-        var body = request.body
-        var attempt = 0
-        var authRetries = 0
-        var redirects = 0
-        let maxAttempts = request.retryable ? configuration.retry.maxAttempts : 1
-        let home = origin(of: baseURL(host: request.host))
-        let clock = ContinuousClock()
-        let began = clock.now
-
+        var state = Attempts(url: request.url, method: request.method, body: request.body,
+                             maxAttempts: request.retryable ? configuration.retry.maxAttempts : 1)
         while true {
-            attempt += 1
-            let sameOrigin = origin(of: url) == home
-            var req = HTTPClientRequest(url: url)
-            req.method = method
-            req.headers = request.headers
-            req.headers.replaceOrAdd(name: "User-Agent", value: configuration.userAgent)
-            var sentAuthorization: String?
-            if sameOrigin && request.authenticate {
-                sentAuthorization = try await auth.authorization(host: request.host, scopes: request.scopes)
-                if let a = sentAuthorization { req.headers.replaceOrAdd(name: "Authorization", value: a) }
-            }
-            if let body {
-                req.body = body.makeBody()
-                req.headers.replaceOrAdd(name: "Content-Length", value: String(body.length))
-            } else if method == .PUT || method == .POST || method == .PATCH {
-                req.headers.replaceOrAdd(name: "Content-Length", value: "0")
-            }
-            count(method, uploadedBytes: body?.length ?? 0)
-
+            state.attempt += 1
+            let (req, sentAuthorization) = try await httpRequest(request, state: state)
+            count(state.method, uploadedBytes: state.body?.length ?? 0)
             let response: HTTPClientResponse
             do {
                 response = try await http.execute(req, timeout: .hours(6))
             } catch {
                 let reason = Self.describe(error)
-                logger.debug("\(method) \(url) failed (attempt \(attempt)/\(maxAttempts)): \(reason)")
-                let delay = configuration.retry.delay(afterAttempt: attempt)
-                if Task.isCancelled || attempt >= maxAttempts || !configuration.retry.allowsRetry(elapsed: clock.now - began, delay: delay) {
-                    throw RegistryError.transport(method: method.rawValue, url: url, attempts: attempt, underlying: reason)
+                logger.debug("\(state.method) \(state.url) failed (attempt \(state.attempt)/\(state.maxAttempts)): \(reason)")
+                let delay = configuration.retry.delay(afterAttempt: state.attempt)
+                if Task.isCancelled || state.attempt >= state.maxAttempts || !configuration.retry.allowsRetry(elapsed: state.elapsed, delay: delay) {
+                    throw RegistryError.transport(method: state.method.rawValue, url: state.url, attempts: state.attempt, underlying: reason)
                 }
                 try await sleep(delay)
                 continue
             }
-            let status = Int(response.status.code)
-            logger.debug("\(method) \(url) -> \(status) (attempt \(attempt)/\(maxAttempts))")
-
-            if request.accept.contains(status) { return response }
-
-            if [301, 302, 303, 307, 308].contains(status), request.followRedirects, redirects < 5,
-               let location = response.headers.first(name: "Location"), let next = resolve(location, against: url)
-            {
-                await drain(response)
-                redirects += 1
-                url = next
-                if status == 303 { method = .GET; body = nil }
-                attempt -= 1
-                continue
+            logger.debug("\(state.method) \(state.url) -> \(response.status.code) (attempt \(state.attempt)/\(state.maxAttempts))")
+            if request.accept.contains(Int(response.status.code)) { return response }
+            guard try await shouldTryAgain(after: response, request: request, state: &state, sentAuthorization: sentAuthorization) else {
+                throw await failure(response, request: request, state: state)
             }
+        }
+    }
 
-            if status == 401, sameOrigin, request.authenticate, authRetries < 2 {
-                await drain(response)
-                let header = response.headers.first(name: "WWW-Authenticate")
-                if try await auth.challenged(host: request.host, header: header, scopes: request.scopes,
-                                             sentAuthorization: sentAuthorization)
-                {
-                    authRetries += 1
-                    attempt -= 1
-                    continue
-                }
+    /// The HTTP request of the next attempt, with credentials for the registry's own origin.
+    private func httpRequest(_ request: RegistryRequest, state: Attempts) async throws(RegistryError) -> (HTTPClientRequest, String?) {
+        var req = HTTPClientRequest(url: state.url)
+        req.method = state.method
+        req.headers = request.headers
+        req.headers.replaceOrAdd(name: "User-Agent", value: configuration.userAgent)
+        var sentAuthorization: String?
+        if origin(of: state.url) == origin(of: baseURL(host: request.host)) && request.authenticate {
+            sentAuthorization = try await auth.authorization(host: request.host, scopes: request.scopes)
+            if let a = sentAuthorization { req.headers.replaceOrAdd(name: "Authorization", value: a) }
+        }
+        if let body = state.body {
+            req.body = body.makeBody()
+            req.headers.replaceOrAdd(name: "Content-Length", value: String(body.length))
+        } else if [.PUT, .POST, .PATCH].contains(state.method) {
+            req.headers.replaceOrAdd(name: "Content-Length", value: "0")
+        }
+        return (req, sentAuthorization)
+    }
+
+    /// After a status the caller does not accept: follows a redirect, answers a challenge or
+    /// waits out a retryable status (true: send again); false when the status is final.
+    private func shouldTryAgain(after response: HTTPClientResponse, request: RegistryRequest, state: inout Attempts,
+                                sentAuthorization: String?) async throws(RegistryError) -> Bool {
+        let status = Int(response.status.code)
+        if [301, 302, 303, 307, 308].contains(status), request.followRedirects, state.redirects < 5,
+           let location = response.headers.first(name: "Location"), let next = resolve(location, against: state.url) {
+            await drain(response)
+            state.redirects += 1
+            state.url = next
+            if status == 303 { state.method = .GET; state.body = nil }
+            state.attempt -= 1
+            return true
+        }
+        if status == 401, origin(of: state.url) == origin(of: baseURL(host: request.host)), request.authenticate, state.authRetries < 2 {
+            await drain(response)
+            let header = response.headers.first(name: "WWW-Authenticate")
+            guard try await auth.challenged(host: request.host, header: header, scopes: request.scopes, sentAuthorization: sentAuthorization) else {
                 throw RegistryError.unauthorized(
-                    url: url, errors: [],
+                    url: state.url, errors: [],
                     hint: sentAuthorization == nil ? "no credentials for \(request.host); log in or add them to the Docker config" : "credentials refused")
             }
-
-            if RetryPolicy.isRetryable(status: status), attempt < maxAttempts {
-                let retryAfter = RetryPolicy.parseRetryAfter(response.headers.first(name: "Retry-After"))
-                let delay = configuration.retry.delay(afterAttempt: attempt, retryAfter: retryAfter)
-                if configuration.retry.allowsRetry(elapsed: clock.now - began, delay: delay) {
-                    await drain(response)
-                    try await sleep(delay)
-                    continue
-                }
+            state.authRetries += 1
+            state.attempt -= 1
+            return true
+        }
+        if RetryPolicy.isRetryable(status: status), state.attempt < state.maxAttempts {
+            let retryAfter = RetryPolicy.parseRetryAfter(response.headers.first(name: "Retry-After"))
+            let delay = configuration.retry.delay(afterAttempt: state.attempt, retryAfter: retryAfter)
+            if configuration.retry.allowsRetry(elapsed: state.elapsed, delay: delay) {
+                await drain(response)
+                try await sleep(delay)
+                return true
             }
+        }
+        return false
+    }
 
-            let data = await collect(response, limit: 64 * 1024)
-            let details = RegistryError.details(from: data)
-            let text = String(decoding: data, as: UTF8.self)
-            switch status {
-            case 404:
-                throw RegistryError.notFound(what: request.what, url: url, errors: details)
-            case 401, 403:
-                throw RegistryError.unauthorized(url: url, errors: details, hint: status == 403 ? "access denied" : "")
-            default:
-                throw RegistryError.http(method: method.rawValue, url: url, status: status, errors: details, body: text)
-            }
+    /// The error for a final status, with the registry's own error body.
+    private func failure(_ response: HTTPClientResponse, request: RegistryRequest, state: Attempts) async -> RegistryError {
+        let status = Int(response.status.code)
+        let data = await collect(response, limit: 64 * 1024)
+        let details = RegistryError.details(from: data)
+        switch status {
+        case 404: return .notFound(what: request.what, url: state.url, errors: details)
+        case 401, 403: return .unauthorized(url: state.url, errors: details, hint: status == 403 ? "access denied" : "")
+        default:
+            return .http(method: state.method.rawValue, url: state.url, status: status, errors: details, body: String(decoding: data, as: UTF8.self))
         }
     }
 

@@ -65,7 +65,7 @@ struct ExecRunner {
             Self.removeMountArtifacts(Self.mountPoints + mounts.targets, in: upper, lower: lower)
             // /etc was copied up only to hold those mount points: if nothing else changed in
             // it, it is not part of the step's change.
-            if FileManager.default.fileExists(atPath: lower + "/etc"), readXattrValue(upper + "/etc", "trusted.overlay.opaque") == nil {
+            if FileManager.default.fileExists(atPath: lower + "/etc"), readXattr(upper + "/etc", "trusted.overlay.opaque") == nil {
                 Self.removeIfEmpty(upper + "/etc")
             }
         } else {
@@ -153,12 +153,4 @@ struct ExecRunner {
         let extra = groups.filter { $0.count >= 4 && $0[3].split(separator: ",").contains(Substring(name)) }.compactMap { UInt32($0[2]) }
         return User(uid: uid, gid: gid, groups: extra.filter { $0 != gid }, home: home)
     }
-}
-
-func readXattrValue(_ path: String, _ name: String) -> [UInt8]? {
-    let n = lgetxattr(path, name, nil, 0)
-    guard n >= 0 else { return nil }
-    var v = [UInt8](repeating: 0, count: n)
-    let got = v.withUnsafeMutableBytes { lgetxattr(path, name, $0.baseAddress, n) }
-    return got >= 0 ? Array(v[0..<got]) : nil
 }
