@@ -33,14 +33,7 @@ public struct ImageManifest: Hashable, Sendable, Codable {
 
     /// Decodes and validates a manifest served as `mediaType` (the Content-Type, when known).
     public static func decode(_ data: Data, mediaType: String? = nil) throws(OCIError) -> ImageManifest {
-        let m = try CanonicalJSON.decode(ImageManifest.self, from: data, kind: "image manifest")
-        guard m.schemaVersion == 2 else {
-            throw OCIError.invalidDocument(kind: "image manifest", reason: "schemaVersion \(m.schemaVersion), want 2")
-        }
-        if let declared = m.mediaType, !MediaType.isManifest(declared) {
-            throw OCIError.unsupportedMediaType(declared, expected: "an image manifest")
-        }
-        return m
+        try decodeDocument(ImageManifest.self, from: data, kind: "image manifest", accepts: MediaType.isManifest)
     }
 
     /// The canonical bytes of this manifest.
@@ -77,14 +70,7 @@ public struct ImageIndex: Hashable, Sendable, Codable {
 
     /// Decodes and validates an index.
     public static func decode(_ data: Data) throws(OCIError) -> ImageIndex {
-        let i = try CanonicalJSON.decode(ImageIndex.self, from: data, kind: "image index")
-        guard i.schemaVersion == 2 else {
-            throw OCIError.invalidDocument(kind: "image index", reason: "schemaVersion \(i.schemaVersion), want 2")
-        }
-        if let declared = i.mediaType, !MediaType.isIndex(declared) {
-            throw OCIError.unsupportedMediaType(declared, expected: "an image index")
-        }
-        return i
+        try decodeDocument(ImageIndex.self, from: data, kind: "image index", accepts: MediaType.isIndex)
     }
 
     /// The canonical bytes of this index.
@@ -125,4 +111,27 @@ public enum ManifestDocument: Sendable, Hashable {
         var mediaType: String?
         var manifests: [JSONValue]?
     }
+}
+
+/// What manifests and indexes share: a schema version and a media type to check.
+protocol VersionedDocument: Decodable {
+    var schemaVersion: Int { get }
+    var mediaType: String? { get }
+}
+
+extension ImageManifest: VersionedDocument {}
+extension ImageIndex: VersionedDocument {}
+
+/// Decodes a manifest or index (`kind` in messages), refusing another schema version or a
+/// declared media type `accepts` does not accept.
+func decodeDocument<T: VersionedDocument>(_ type: T.Type, from data: Data, kind: String,
+                                          accepts: (String) -> Bool) throws(OCIError) -> T {
+    let d = try CanonicalJSON.decode(T.self, from: data, kind: kind)
+    guard d.schemaVersion == 2 else {
+        throw OCIError.invalidDocument(kind: kind, reason: "schemaVersion \(d.schemaVersion), want 2")
+    }
+    if let declared = d.mediaType, !accepts(declared) {
+        throw OCIError.unsupportedMediaType(declared, expected: "an \(kind)")
+    }
+    return d
 }
