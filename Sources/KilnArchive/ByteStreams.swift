@@ -105,6 +105,26 @@ public final class DigestingSource: ByteSource {
     }
 }
 
+/// Bytes already read from a stream (to inspect them), then the rest of it.
+public final class PrefixedSource: ByteSource {
+    private var prefix: [UInt8]
+    private let rest: any ByteSource
+
+    /// `prefix`, then what `rest` still yields.
+    public init(prefix: [UInt8], rest: any ByteSource) {
+        self.prefix = prefix
+        self.rest = rest
+    }
+
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        guard !prefix.isEmpty else { return try rest.read(into: buffer) }
+        let n = min(prefix.count, buffer.count)
+        UnsafeMutableRawBufferPointer(rebasing: buffer[0..<n]).copyBytes(from: prefix[0..<n])
+        prefix.removeFirst(n)
+        return n
+    }
+}
+
 /// Counts bytes and discards them.
 public final class CountingSink: ByteSink {
     /// Bytes seen.

@@ -92,6 +92,24 @@ public enum DetectedCompression: Sendable, Hashable {
         return .uncompressed
     }
 
+    /// The uncompressed tar of a stream whose encoding is read from its first bytes (eStargz
+    /// is gzip to a reader); for streams that cannot be inspected as a file, such as a
+    /// download under way.
+    public static func decompressingDetected(_ source: any ByteSource) throws -> any ByteSource {
+        var head: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4)
+        while head.count < 4 {
+            let want = 4 - head.count
+            let n = try chunk.withUnsafeMutableBytes { try source.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<want])) }
+            if n == 0 { break }
+            head += chunk[0..<n]
+        }
+        let rest = PrefixedSource(prefix: head, rest: source)
+        if head.count >= 3 && head[0] == 0x1f && head[1] == 0x8b && head[2] == 0x08 { return try DetectedCompression.gzip.decompressing(rest) }
+        if head == [0x28, 0xb5, 0x2f, 0xfd] { return try DetectedCompression.zstd.decompressing(rest) }
+        return rest
+    }
+
     /// A source that yields the uncompressed tar of `source` encoded this way.
     public func decompressing(_ source: any ByteSource) throws -> any ByteSource {
         switch self {

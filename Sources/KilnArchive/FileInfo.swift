@@ -42,23 +42,25 @@ struct FileInfo {
     }
 }
 
-/// Extended attributes of a path (not following symlinks). Overlay's own `trusted.overlay.*`
-/// and the host's `security.selinux` labels are not layer content and are left out.
-func readXattrs(_ path: String) throws -> [String: [UInt8]] {
+/// The names of a path's extended attributes (not following symlinks).
+public func xattrNames(_ path: String) throws -> [String] {
     let size = llistxattr(path, nil, 0)
     if size < 0 {
-        if errno == ENOTSUP || errno == ENODATA { return [:] }
+        if errno == ENOTSUP || errno == ENODATA { return [] }
         throw ArchiveError.io(path: path, operation: "llistxattr", errno: errno)
     }
-    if size == 0 { return [:] }
+    if size == 0 { return [] }
     var names = [CChar](repeating: 0, count: size)
     let n = llistxattr(path, &names, size)
     guard n >= 0 else { throw ArchiveError.io(path: path, operation: "llistxattr", errno: errno) }
+    return names[0..<n].split(separator: 0).map { String(decoding: $0.map { UInt8(bitPattern: $0) }, as: UTF8.self) }
+}
+
+/// Extended attributes of a path (not following symlinks). Overlay's own `trusted.overlay.*`
+/// and the host's `security.selinux` labels are not layer content and are left out.
+func readXattrs(_ path: String) throws -> [String: [UInt8]] {
     var out: [String: [UInt8]] = [:]
-    var start = 0
-    for i in 0..<n where names[i] == 0 {
-        let name = String(decoding: names[start..<i].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        start = i + 1
+    for name in try xattrNames(path) {
         if name.hasPrefix("trusted.overlay.") || name == "security.selinux" || name.isEmpty { continue }
         let vlen = lgetxattr(path, name, nil, 0)
         guard vlen >= 0 else { continue }

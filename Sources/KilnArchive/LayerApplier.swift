@@ -11,17 +11,30 @@ import Glibc
 /// out); the final component is never followed; hard-link targets are resolved the same way.
 /// A refused entry stops the apply with ``ArchiveError/unsafeEntry(path:reason:)``.
 public struct LayerApplier {
+    /// What whiteouts do.
+    public enum Whiteouts: Sendable {
+        /// Remove what they name from the tree below (a merged filesystem).
+        case apply
+        /// Keep them the way overlayfs stores them: `.wh.NAME` as a 0/0 character device NAME,
+        /// `.wh..wh..opq` as `trusted.overlay.opaque=y` on its directory. A layer unpacked on its
+        /// own this way is an overlay lower directory.
+        case overlay
+    }
+
     /// Extraction root.
     public let root: String
     /// Apply ownership (needs root); otherwise files belong to the caller.
     public var preserveOwnership: Bool
+    /// What whiteouts do.
+    public var whiteouts: Whiteouts
 
     /// An applier onto `root` (an existing directory).
-    public init(root: String, preserveOwnership: Bool = getuid() == 0) {
+    public init(root: String, preserveOwnership: Bool = getuid() == 0, whiteouts: Whiteouts = .apply) {
         var r = root
         while r.count > 1 && r.hasSuffix("/") { r.removeLast() }
         self.root = r
         self.preserveOwnership = preserveOwnership
+        self.whiteouts = whiteouts
     }
 
     /// Applies the tar read from `source`; returns the number of entries applied.
@@ -57,6 +70,7 @@ public struct LayerApplier {
     /// `.wh..wh..opq` empties its directory of what earlier layers put there.
     private func applyWhiteout(_ entry: TarEntry, name: String, parent: String, parentComponents: [String],
                                written: Set<String>) throws -> Bool {
+        if whiteouts == .overlay { return try keepWhiteout(entry, name: name, parent: parent) }
         if name == TarEntry.opaqueWhiteout {
             let dirRel = parentComponents.joined(separator: "/")
             for child in try listDirectory(parent) {
@@ -71,6 +85,26 @@ public struct LayerApplier {
             throw ArchiveError.unsafeEntry(path: entry.path, reason: "invalid whiteout")
         }
         try removeAll(parent + "/" + victim)
+        return true
+    }
+
+    /// A whiteout stored as overlayfs stores it (true when `entry` is one).
+    private func keepWhiteout(_ entry: TarEntry, name: String, parent: String) throws -> Bool {
+        if name == TarEntry.opaqueWhiteout {
+            let rc = Array("y".utf8).withUnsafeBytes { lsetxattr(parent, "trusted.overlay.opaque", $0.baseAddress, 1, 0) }
+            guard rc == 0 else { throw ArchiveError.io(path: parent, operation: "lsetxattr trusted.overlay.opaque", errno: errno) }
+            return true
+        }
+        guard name.hasPrefix(TarEntry.whiteoutPrefix) else { return false }
+        let victim = String(name.dropFirst(TarEntry.whiteoutPrefix.count))
+        guard !victim.isEmpty, victim != ".", victim != "..", !victim.hasPrefix(TarEntry.whiteoutPrefix) else {
+            throw ArchiveError.unsafeEntry(path: entry.path, reason: "invalid whiteout")
+        }
+        let target = parent + "/" + victim
+        try removeAll(target)
+        guard mknod(target, S_IFCHR | 0o600, kiln_makedev(0, 0)) == 0 else {
+            throw ArchiveError.io(path: target, operation: "mknod (whiteout)", errno: errno)
+        }
         return true
     }
 

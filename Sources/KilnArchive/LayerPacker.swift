@@ -25,13 +25,6 @@ public struct LayerPacker: Sendable {
         try walk(root: root, relative: "", tar: tar, links: &links) { _, _ in true }
     }
 
-    /// Writes the change an overlayfs upper directory holds: its files, whiteout devices as
-    /// `.wh.NAME` entries, and opaque directories as `.wh..wh..opq` entries.
-    public func packOverlayUpper(_ upper: String, into tar: TarWriter) throws {
-        var links: [LinkKey: String] = [:]
-        try walk(root: upper, relative: "", tar: tar, links: &links, overlay: true) { _, _ in true }
-    }
-
     struct LinkKey: Hashable {
         var device: UInt64
         var inode: UInt64
@@ -68,36 +61,16 @@ public struct LayerPacker: Sendable {
         }
     }
 
-    private func walk(root: String, relative: String, tar: TarWriter, links: inout [LinkKey: String], overlay: Bool = false,
+    private func walk(root: String, relative: String, tar: TarWriter, links: inout [LinkKey: String],
                       include: (String, FileInfo) -> Bool) throws {
         let dir = relative.isEmpty ? root : root + "/" + relative
-        // Order by the name each child is written under (a whiteout device becomes `.wh.NAME`).
-        var children: [(emitted: [UInt8], name: String, info: FileInfo)] = []
         for name in try listDirectory(dir) {
-            let info = try FileInfo.lstat(dir + "/" + name)
-            let emitted = overlay && info.isWhiteoutDevice ? TarEntry.whiteoutPrefix + name : name
-            children.append((Array(emitted.utf8), name, info))
-        }
-        children.sort { $0.emitted.lexicographicallyPrecedes($1.emitted) }
-        for (_, name, info) in children {
             let rel = relative.isEmpty ? name : relative + "/" + name
             let path = root + "/" + rel
-            if overlay && info.isWhiteoutDevice {
-                let parent = relative.isEmpty ? "" : relative + "/"
-                try tar.writeHeader(TarEntry(path: parent + TarEntry.whiteoutPrefix + name, kind: .regular, mode: 0,
-                                             mtime: options.clamp(info.mtime)))
-                continue
-            }
+            let info = try FileInfo.lstat(path)
             guard include(rel, info) else { continue }
-            let e = try entry(for: info, path: path, relative: rel)
-            try emit(e, from: path, info: info, tar: tar, links: &links)
-            if info.kind == .directory {
-                if overlay, readXattr(path, "trusted.overlay.opaque") == Array("y".utf8) {
-                    try tar.writeHeader(TarEntry(path: rel + "/" + TarEntry.opaqueWhiteout, kind: .regular, mode: 0,
-                                                 mtime: options.clamp(info.mtime)))
-                }
-                try walk(root: root, relative: rel, tar: tar, links: &links, overlay: overlay, include: include)
-            }
+            try emit(try entry(for: info, path: path, relative: rel), from: path, info: info, tar: tar, links: &links)
+            if info.kind == .directory { try walk(root: root, relative: rel, tar: tar, links: &links, include: include) }
         }
     }
 }

@@ -18,11 +18,15 @@ public struct BuildSession: Sendable {
     public let store: ContentStore
     /// The registry client for base images, caches and pushes.
     public let client: RegistryClient
+    /// The snapshotter asked for; nil chooses by what the machine can do.
+    public let snapshotter: SnapshotterKind?
 
-    /// A session over `store`, talking to registries through `client`.
-    public init(store: ContentStore, client: RegistryClient) {
+    /// A session over `store`, talking to registries through `client`, on `snapshotter`
+    /// (nil: overlayfs where it mounts, else the copying fallback).
+    public init(store: ContentStore, client: RegistryClient, snapshotter: SnapshotterKind? = nil) {
         self.store = store
         self.client = client
+        self.snapshotter = snapshotter
     }
 
     /// Builds `request`, reporting to `progress`; returns what was made.
@@ -70,12 +74,12 @@ public struct BuildSession: Sendable {
             try await RegistryCacheImporter.seed(caches, graph: graph, store: store)
         }
         let fetcher = RegistryBlobFetcher(store: store, client: client)
-        let materializer = Materializer(fetcher: fetcher)
-        let worker = Worker(store: store, materializer: materializer, context: prepared.context, secrets: request.secrets,
+        let snapshots = Snapshots.make(fetcher: fetcher, kind: Snapshots.choose(for: store, requested: snapshotter).kind)
+        let worker = Worker(store: store, snapshots: snapshots, context: prepared.context, secrets: request.secrets,
                             sourceDateEpoch: request.sourceDateEpoch)
         let solver = Solver(graph: graph, store: store, executor: worker, printer: warnings, noCache: request.noCache)
         var chain = try await solver.solve()
-        let outputs = BuildOutputs(context: ExportContext(client: client, fetcher: fetcher), filesystems: materializer, plan: prepared.plan,
+        let outputs = BuildOutputs(context: ExportContext(client: client, fetcher: fetcher), filesystems: snapshots, plan: prepared.plan,
                                    images: prepared.images, graph: graph, request: request, printer: warnings)
         while true {
             switch try await outputs.run(chain: chain) {

@@ -14,3 +14,6 @@ public enum BuildState {
 
 /// What this machine gives the worker (`kiln info`).
 public typealias WorkerInfo = KilnWorker.WorkerInfo
+
+/// The two snapshotters (`KILN_SNAPSHOTTER`).
+public typealias SnapshotterKind = KilnWorker.SnapshotterKind

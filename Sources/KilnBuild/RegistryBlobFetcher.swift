@@ -1,4 +1,5 @@
 import Foundation
+import KilnArchive
 import KilnOCI
 import KilnRegistry
 import KilnStore
@@ -6,12 +7,13 @@ import KilnSystem
 
 /// The ``BlobFetcher`` of a build: blobs come from the content store, or — for lazily cached
 /// results and base image layers — from the first repository known to hold them that serves
-/// them (verified while downloading). Concurrent requests for one blob share one download.
+/// them (verified while downloading). Concurrent requests for one blob share one download,
+/// which readers can follow as it arrives.
 public actor RegistryBlobFetcher: BlobFetcher {
     /// The store blobs land in.
     public nonisolated let store: ContentStore
     private let client: RegistryClient
-    private var fetching: [Digest: Task<Void, any Error>] = [:]
+    private var fetching: [Digest: (task: Task<Void, any Error>, file: GrowingFile)] = [:]
 
     /// A fetcher into `store` through `client`.
     public init(store: ContentStore, client: RegistryClient) {
@@ -21,16 +23,26 @@ public actor RegistryBlobFetcher: BlobFetcher {
 
     public func fetch(_ layer: CachedLayer, report: TransferReporter?) async throws -> String {
         if !store.contains(layer.digest) {
-            if let t = fetching[layer.digest] {
-                try await t.value
-            } else {
-                let task = Task { try await self.download(layer, report: report) }
-                fetching[layer.digest] = task
-                defer { fetching[layer.digest] = nil }
-                try await task.value
-            }
+            try await startDownload(layer, report: report).task.value
         }
         return store.path(for: layer.digest)
+    }
+
+    public func fetch(_ layer: CachedLayer, report: TransferReporter?,
+                      reading read: @escaping @Sendable (any ByteSource) throws -> Void) async throws -> String {
+        let path = store.path(for: layer.digest)
+        guard !store.contains(layer.digest) else {
+            try await BlockingIO.run { try read(try FileSource(path: path)) }
+            return path
+        }
+        let (task, file) = startDownload(layer, report: report)
+        async let reading: Void = BlockingIO.run { try read(file.reader()) }
+        let downloaded = await task.result
+        var readFailure: (any Error)?
+        do { try await reading } catch { readFailure = error }
+        try downloaded.get()
+        if let readFailure { throw readFailure }
+        return path
     }
 
     public func fetchVerified(_ layer: CachedLayer, report: TransferReporter?) async throws -> String {
@@ -41,8 +53,28 @@ public actor RegistryBlobFetcher: BlobFetcher {
         return try await fetch(layer, report: report)
     }
 
+    /// The download of `layer` under way, or a new one.
+    private func startDownload(_ layer: CachedLayer, report: TransferReporter?) -> (task: Task<Void, any Error>, file: GrowingFile) {
+        if let inflight = fetching[layer.digest] { return inflight }
+        let file = GrowingFile()
+        let task = Task {
+            do {
+                try await self.download(layer, report: report, into: file)
+                self.downloadEnded(layer.digest)
+            } catch {
+                file.fail(error)
+                self.downloadEnded(layer.digest)
+                throw error
+            }
+        }
+        fetching[layer.digest] = (task, file)
+        return (task, file)
+    }
+
+    private func downloadEnded(_ digest: Digest) { fetching[digest] = nil }
+
     /// Tries every repository known to hold the blob, the layer's own source first.
-    private func download(_ layer: CachedLayer, report: TransferReporter?) async throws {
+    private func download(_ layer: CachedLayer, report: TransferReporter?, into file: GrowingFile) async throws {
         var sources: [String] = []
         if let s = layer.source { sources.append(s) }
         for s in (try? await store.sources(layer.digest)) ?? [] where !sources.contains(s) { sources.append(s) }
@@ -51,8 +83,10 @@ public actor RegistryBlobFetcher: BlobFetcher {
             let tmp = store.newIngestPath()
             do {
                 let repo = try Reference(parsing: source)
-                try await client.fetchBlob(Descriptor(mediaType: layer.mediaType, digest: layer.digest, size: layer.size), from: repo, to: tmp)
+                try await client.fetchBlob(Descriptor(mediaType: layer.mediaType, digest: layer.digest, size: layer.size), from: repo, to: tmp,
+                                           written: { path, bytes in file.wrote(bytes, to: path) })
                 try await store.commit(ingestPath: tmp, digest: layer.digest, mediaType: layer.mediaType, diffID: layer.diffID)
+                file.finish(at: store.path(for: layer.digest))
                 await report?(layer.digest.description, "pulled \(layer.digest.encoded.prefix(12)) from \(source)", layer.size, layer.size)
                 return
             } catch {

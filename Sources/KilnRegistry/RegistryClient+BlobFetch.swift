@@ -5,6 +5,9 @@ import NIOCore
 import KilnSystem
 import NIOHTTP1
 
+/// Hears how far a download has written: the file and the bytes from its start that are there.
+public typealias WriteObserver = @Sendable (_ path: String, _ bytes: Int64) -> Void
+
 extension RegistryClient {
     /// HEADs a blob: its size when `repository` holds it, `nil` when it does not.
     public func blobSize(_ digest: Digest, in repository: Reference) async throws(RegistryError) -> Int64? {
@@ -47,11 +50,15 @@ extension RegistryClient {
     /// The bytes go to `path.part` (closed on every path, removed on failure), renamed to
     /// `path` only once size and digest match. A connection that drops mid-body is resumed with a `Range` request from the
     /// last byte written; a server that ignores `Range` restarts the download from zero.
-    public func fetchBlob(_ descriptor: Descriptor, from repository: Reference, to path: String) async throws(RegistryError) {
+    ///
+    /// `written`, when given, hears after every write how many bytes from the start of the blob
+    /// are in the file it names (the partial file), so a reader can follow the download.
+    public func fetchBlob(_ descriptor: Descriptor, from repository: Reference, to path: String,
+                          written: WriteObserver? = nil) async throws(RegistryError) {
         let u = url(repository, "blobs/\(descriptor.digest)")
         do {
             try await session.withTransferPermit(host: repository.apiHost) {
-                try await self.download(descriptor, url: u, repository: repository, path: path)
+                try await self.download(descriptor, url: u, repository: repository, path: path, written: written)
             }
         } catch let e as RegistryError {
             throw e
@@ -60,11 +67,12 @@ extension RegistryClient {
         }
     }
 
-    private func download(_ descriptor: Descriptor, url u: String, repository: Reference, path: String) async throws {
+    private func download(_ descriptor: Descriptor, url u: String, repository: Reference, path: String,
+                          written: WriteObserver?) async throws {
         let partial = path + ".part"
         do {
             let file = try BlobFile.creating(partial)
-            let size = try await receive(descriptor, url: u, repository: repository, into: file)
+            let size = try await receive(descriptor, url: u, repository: repository, into: file, written: written)
             try await file.finish(size: size)
             guard rename(partial, path) == 0 else { throw RegistryError.localIO(path: path, reason: "rename: \(errnoText(errno))") }
         } catch {
@@ -75,7 +83,8 @@ extension RegistryClient {
 
     /// Receives the blob's bytes into `handle`, resuming after dropped connections; returns the
     /// number of bytes once they match the descriptor's digest.
-    private func receive(_ descriptor: Descriptor, url u: String, repository: Reference, into handle: BlobFile) async throws -> Int64 {
+    private func receive(_ descriptor: Descriptor, url u: String, repository: Reference, into handle: BlobFile,
+                         written: WriteObserver?) async throws -> Int64 {
         var hasher = DigestHasher(algorithm: descriptor.digest.algorithm)
         var offset: Int64 = 0
         var failures = 0
@@ -110,16 +119,19 @@ extension RegistryClient {
                     pending.writeBuffer(&c)
                     if pending.readableBytes >= 1 << 20 {
                         try await flush(&pending, to: handle, endingAt: offset + Int64(chunk.readableBytes))
+                        written?(handle.path, offset + Int64(chunk.readableBytes))
                     }
                     offset += Int64(chunk.readableBytes)
                     session.countDownloaded(Int64(chunk.readableBytes))
                 }
                 try await flush(&pending, to: handle, endingAt: offset)
+                written?(handle.path, offset)
             } catch let e as RegistryError {
                 throw e
             } catch {
                 // Keep what reached the file; the next request resumes after it.
                 try await flush(&pending, to: handle, endingAt: offset)
+                written?(handle.path, offset)
                 failures += 1
                 session.logger.debug("\(u): body interrupted at \(offset)/\(descriptor.size) bytes (\(failures)/\(maxFailures)): \(error)")
                 if Task.isCancelled || failures >= maxFailures {

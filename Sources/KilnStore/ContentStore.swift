@@ -101,6 +101,7 @@ public final class ContentStore: Sendable {
         }
         registerCacheMigration(&m)
         registerDownloadMigration(&m)
+        registerUnpackedMigration(&m)
         return m
     }
 
@@ -220,7 +221,7 @@ public final class ContentStore: Sendable {
     /// disk): it is fetched again or remade next time instead of failing every build.
     public func discardCorrupt(_ digest: Digest) async throws(StoreError) {
         let file = path(for: digest)
-        try await Self.fileWork { unlink(file) }
+        _ = try await Self.fileWork { unlink(file) }
         try await writing { db in try db.execute(sql: "DELETE FROM blob WHERE digest = ?", arguments: [digest.description]) }
     }
 

@@ -41,9 +41,10 @@ public final class StateClaim: Sendable {
             throw StoreError.io(path: staging, reason: errnoText(e))
         }
         self.fd = fd
+        // Root only: a build's scratch holds mounted root filesystems, set-uid files included.
         for d in [scratch, ingest] {
             do {
-                try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+                try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             } catch {
                 release()
                 throw StoreError.io(path: d, reason: error.localizedDescription)

@@ -6,7 +6,9 @@ import KilnSystem
 public struct StateUsage: Sendable, Equatable {
     /// Layer, config and download blobs.
     public var blobs: Int64 = 0
-    /// Unpacked filesystems of layer chains.
+    /// Layers unpacked once each (overlay lower directories), and flattened prefixes.
+    public var unpackedLayers: Int64 = 0
+    /// Views of layer chains (the copying snapshotter's hard-link trees; older kiln's snapshots).
     public var snapshots: Int64 = 0
     /// `RUN --mount=type=cache` directories.
     public var cacheMounts: Int64 = 0
@@ -25,7 +27,8 @@ extension ContentStore {
         return (try? await Self.fileWork { () -> StateUsage in
             var u = StateUsage()
             u.blobs = HostFiles.diskUsage(root + "/blobs")
-            u.snapshots = HostFiles.diskUsage(root + "/snapshots")
+            u.unpackedLayers = HostFiles.diskUsage(root + "/layers")
+            u.snapshots = HostFiles.diskUsage(root + "/snapshots") + HostFiles.diskUsage(root + "/views")
             u.cacheMounts = HostFiles.diskUsage(root + "/cache-mounts")
             u.temporary = HostFiles.diskUsage(root + "/tmp") + HostFiles.diskUsage(root + "/ingest")
             u.metadata = ["", "-wal", "-shm"].reduce(0) { $0 + HostFiles.diskUsage(root + "/metadata.db" + $1) }
@@ -34,22 +37,23 @@ extension ContentStore {
         }) ?? StateUsage()
     }
 
-    /// The lease resource naming the snapshot directory `name`.
-    public static func snapshotResource(_ name: String) -> String { "snapshot:" + name }
+    /// The lease resource naming the chain view directory `name` (under `views/`).
+    public static func viewResource(_ name: String) -> String { "view:" + name }
 
-    /// Removes every snapshot directory no live process holds; returns the bytes freed. The
-    /// directories leave `snapshots/` inside a write transaction, so a build taking a lease
-    /// either sees its snapshot kept or finds it gone and makes it again.
-    public func pruneSnapshots() async throws(StoreError) -> Int64 {
-        let (root, trash) = (self.root, newScratchPath("pruned-snapshots"))
+    /// Removes every chain view no live process holds, and what older kiln versions left in
+    /// `snapshots/`; returns the bytes freed. Views leave `views/` inside a write transaction, so
+    /// a build taking a lease either sees its view kept or finds it gone and makes it again.
+    public func pruneViews() async throws(StoreError) -> Int64 {
+        let (root, trash) = (self.root, newScratchPath("pruned-views"))
         try await Self.fileWork { try FileManager.default.createDirectory(atPath: trash, withIntermediateDirectories: true) }
         try await writing { db in
             let leased = try Self.liveLeases(db, root: root, now: Self.now())
-            for name in (try? HostFiles.list(root + "/snapshots")) ?? [] where !leased.contains(Self.snapshotResource(name)) {
-                rename("\(root)/snapshots/\(name)", "\(trash)/\(name)")
+            for name in (try? HostFiles.list(root + "/views")) ?? [] where !leased.contains(Self.viewResource(name)) {
+                rename("\(root)/views/\(name)", "\(trash)/\(name)")
             }
         }
-        return try await Self.fileWork { HostFiles.removeTree(trash) }
+        let legacy = root + "/snapshots"
+        return try await Self.fileWork { HostFiles.removeTree(trash) + HostFiles.removeTree(legacy) }
     }
 
     /// Removes cache-mount directories no running step uses (and, with `unusedFor`, only those

@@ -7,11 +7,12 @@ import KilnSolver
 import KilnStore
 import KilnSystem
 
-/// Runs a RUN step with runc on an overlayfs snapshot (or, where overlay cannot be mounted, on
-/// a copy) and returns the change as a layer tar written by `pack`.
+/// Runs a RUN step with runc on a root the snapshotter prepared (an overlay mount, or a copy
+/// where overlay cannot be mounted). After the run, ``removeArtifacts(_:)`` takes the mount
+/// points runc had to create out of the change.
 struct ExecRunner {
     let store: ContentStore
-    let lower: String
+    let root: RunRoot
     let op: ExecOp
     let mounts: PreparedMounts
     var run: RunStep { op.run }
@@ -20,28 +21,57 @@ struct ExecRunner {
     /// Paths runc may create as mount points; they are not part of the step's change.
     static let mountPoints = ["proc", "dev", "sys", "etc/resolv.conf", "etc/hosts"]
 
-    func execute(pack: @escaping @Sendable (_ upper: String, _ overlay: Bool, _ lower: String) throws -> LayerBlob?) async throws -> LayerBlob? {
-        let work = store.newScratchPath("run")
-        let upper = work + "/upper", scratch = work + "/work", merged = work + "/merged", bundle = work + "/bundle"
-        for d in [upper, scratch, merged, bundle] {
-            try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+    /// Which mount points (and their parents) were there before the step, so that only the
+    /// ones runc made are removed from its change; and the directories they sit in, whose
+    /// times come back once those are gone and nothing else in them was added or removed.
+    struct Before: Sendable {
+        var existing: Set<String>
+        var directories: [String: DirectoryState]
+    }
+
+    /// A directory's names and times.
+    struct DirectoryState: Sendable {
+        var names: [String]
+        var atime: timespec
+        var mtime: timespec
+
+        init?(_ path: String) {
+            var st = stat()
+            guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR, let names = try? HostFiles.list(path) else { return nil }
+            (self.names, atime, mtime) = (names, st.st_atim, st.st_mtim)
         }
-        var mounted = false
-        defer {
-            if mounted { _ = umount2(merged, Int32(MNT_DETACH)) }
-            try? FileManager.default.removeItem(atPath: work)
+    }
+
+    /// What ``removeArtifacts(_:)`` needs to know of the root before the step.
+    func recordBefore() -> Before {
+        let rooted = RootedDirectory(root.rootfs)
+        var before = Before(existing: [], directories: [:])
+        for t in Self.mountPoints + mounts.targets {
+            var parts = FSPath.components(FSPath.relative(t))
+            while !parts.isEmpty {
+                let rel = parts.joined(separator: "/")
+                if rooted.lstat(rel) != nil { before.existing.insert(rel) }
+                parts.removeLast()
+                let parent = parts.joined(separator: "/")
+                if !parent.isEmpty, before.directories[parent] == nil, Self.realDirectories(parts[...], under: root.rootfs) {
+                    before.directories[parent] = DirectoryState(root.rootfs + "/" + parent)
+                }
+            }
         }
-        let options = "lowerdir=\(lower),upperdir=\(upper),workdir=\(scratch)"
-        let overlay = mount("overlay", merged, "overlay", 0, options) == 0
-        if overlay {
-            mounted = true
-        } else {
-            // Copying fallback: a full copy to run in, diffed against the snapshot afterwards.
-            try await Subprocess.check(["cp", "-a", lower + "/.", merged + "/"])
-        }
+        return before
+    }
+
+    /// Runs the step to its end; throws (with the exit code and the last lines of output) when
+    /// it fails.
+    func execute() async throws -> Before {
+        let merged = root.rootfs
+        let bundle = root.work + "/bundle"
+        try FileManager.default.createDirectory(atPath: bundle, withIntermediateDirectories: true)
+        let rooted = RootedDirectory(merged)
+        let before = recordBefore()
         let user = try Self.resolveUser(run.user, rootfs: merged)
         let workdir = FSPath.clean(run.workdir)
-        _ = try? RootedDirectory(merged).makeDirectories(workdir)
+        _ = try? rooted.makeDirectories(workdir)
 
         var env = run.env.map { "\($0.0)=\($0.1)" }
         for (k, v) in run.buildArgs where !run.env.contains(where: { $0.0 == k }) { env.append("\(k)=\(v)") }
@@ -59,30 +89,32 @@ struct ExecRunner {
             if !tail.isEmpty { message += "\n" + tail.joined(separator: "\n") }
             throw WorkerError(message)
         }
-        if mounted {
-            _ = umount2(merged, 0)
-            mounted = false
-            Self.removeMountArtifacts(Self.mountPoints + mounts.targets, in: upper, lower: lower)
-            // /etc was copied up only to hold those mount points: if nothing else changed in
-            // it, it is not part of the step's change.
-            if FileManager.default.fileExists(atPath: lower + "/etc"), readXattr(upper + "/etc", "trusted.overlay.opaque") == nil {
-                Self.removeIfEmpty(upper + "/etc")
-            }
-        } else {
-            Self.removeMountArtifacts(Self.mountPoints + mounts.targets, in: merged, lower: lower)
+        return before
+    }
+
+    /// Takes the mount points runc made (and parents made for them) out of the root when the
+    /// step left them empty, through the root itself (still mounted), and gives the
+    /// directories they sat in their times back where the step added or removed nothing else
+    /// there: so a step that changed nothing makes no layer, whichever snapshotter ran it.
+    func removeArtifacts(_ before: Before) {
+        Self.removeMountArtifacts(Self.mountPoints + mounts.targets, in: root.rootfs) { before.existing.contains($0) }
+        for (rel, state) in before.directories.sorted(by: { $0.key.count > $1.key.count }) {
+            let path = root.rootfs + "/" + rel
+            guard Self.realDirectories(FSPath.components(rel)[...], under: root.rootfs),
+                  DirectoryState(path)?.names == state.names else { continue }
+            var times = [state.atime, state.mtime]
+            utimensat(AT_FDCWD, path, &times, AT_SYMLINK_NOFOLLOW)
         }
-        let source = overlay ? upper : merged
-        return try await BlockingIO.run { try pack(source, overlay, lower) }
     }
 
     /// Removes mount points runc had to create (and parents created for them) when the step
     /// left them empty: they are not part of the change. The step wrote `upper`, so no link in
     /// it is followed: a target under a symlink is left alone.
-    static func removeMountArtifacts(_ targets: [String], in upper: String, lower: String) {
+    static func removeMountArtifacts(_ targets: [String], in upper: String, existed: (String) -> Bool) {
         for t in targets {
             var parts = FSPath.components(FSPath.relative(t))
             guard !parts.isEmpty, realDirectories(parts.dropLast(), under: upper) else { continue }
-            while !parts.isEmpty, RootedDirectory(lower).lstat(parts.joined(separator: "/")) == nil {
+            while !parts.isEmpty, !existed(parts.joined(separator: "/")) {
                 removeIfEmpty(upper + "/" + parts.joined(separator: "/"))
                 parts.removeLast()
             }

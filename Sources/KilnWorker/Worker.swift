@@ -20,19 +20,21 @@ public struct WorkerError: Error, Sendable, CustomStringConvertible {
 /// into the content store.
 public struct Worker: VertexExecutor {
     let store: ContentStore
-    let materializer: Materializer
+    let snapshots: any Snapshotter
     let context: BuildContext
     let secrets: BuildSecrets
     let packer: LayerPacker
+    let sourceDateEpoch: Int64?
     var contextDirectory: String { context.directory }
 
     /// A worker for `context`; `secrets` are the `--secret` values (kept in memory);
     /// `sourceDateEpoch` clamps the mtimes of files in the layers it makes.
-    public init(store: ContentStore, materializer: Materializer, context: BuildContext,
+    public init(store: ContentStore, snapshots: any Snapshotter, context: BuildContext,
                 secrets: BuildSecrets = BuildSecrets(), sourceDateEpoch: Int64? = nil) {
         self.packer = LayerPacker(options: PackOptions(sourceDateEpoch: sourceDateEpoch))
+        self.sourceDateEpoch = sourceDateEpoch
         self.store = store
-        self.materializer = materializer
+        self.snapshots = snapshots
         self.context = context
         self.secrets = secrets
     }
@@ -51,7 +53,7 @@ public struct Worker: VertexExecutor {
     private func run(_ vertex: Vertex, graph: BuildGraph, inputs: [[CachedLayer]],
                      report: @escaping @Sendable (ProgressEvent) async -> Void) async throws -> CachedLayer? {
         let vertexID = vertex.key.id
-        let pulls: Materializer.Reporter = { id, name, current, total in
+        let pulls: TransferReporter = { id, name, current, total in
             await report(.status(vertex: vertexID, id: id, name: name, current: current, total: total))
         }
         switch vertex.op {
@@ -64,7 +66,7 @@ public struct Worker: VertexExecutor {
         case .mkdir(let op):
             let (path, user) = (op.path, op.user)
             // Directories that exist stay as they are; new ones belong to the USER in effect.
-            let rootfs = inputs.isEmpty ? nil : try await materializer.directory(for: inputs[0])
+            let rootfs = inputs.isEmpty ? nil : try await snapshots.directory(for: inputs[0], report: pulls)
             let reference = rootfs.map(RootedDirectory.init)
             let target = try Self.landing(path, in: reference)
             if reference?.isDirectory(target) == true { return nil }
@@ -80,42 +82,49 @@ public struct Worker: VertexExecutor {
         }
     }
 
-    /// A RUN: its inputs' snapshots, its mounts, runc; the change packed as a layer.
-    private func exec(_ op: ExecOp, inputs: [[CachedLayer]], pulls: @escaping Materializer.Reporter,
+    /// A RUN: a writable root over its input, its mounts, runc; the change packed as a layer
+    /// (from the overlay upper directory alone, which then becomes the layer's unpacked
+    /// directory; or, on the copying fallback, as the difference from the chain's view).
+    private func exec(_ op: ExecOp, inputs: [[CachedLayer]], pulls: @escaping TransferReporter,
                       log: @escaping @Sendable ([UInt8], Int) async -> Void) async throws -> CachedLayer? {
         let run = op.run
         let stageBinds = run.parsedMounts.filter { $0.kind == .bind && $0.from != nil }.count
         guard inputs.count > stageBinds, let chain = inputs.first else {
             throw WorkerError("RUN needs a base image with a shell (FROM scratch has none)")
         }
-        let lower = try await materializer.directory(for: chain, report: pulls)
         var stageSources: [String] = []
-        for input in inputs.dropFirst() { stageSources.append(try await materializer.directory(for: input, report: pulls)) }
-        let prepared = try await PreparedMounts.prepare(run.parsedMounts, store: store, context: contextDirectory,
+        for input in inputs.dropFirst() { stageSources.append(try await snapshots.directory(for: input, report: pulls)) }
+        let root = try await snapshots.prepareRun(chain, report: pulls)
+        do {
+            let layer = try await runAndPack(op, root: root, stageSources: stageSources, log: log)
+            HostFiles.removeTree(root.work)
+            return layer
+        } catch {
+            await snapshots.finish(root)
+            HostFiles.removeTree(root.work)
+            throw error
+        }
+    }
+
+    private func runAndPack(_ op: ExecOp, root: RunRoot, stageSources: [String],
+                            log: @escaping @Sendable ([UInt8], Int) async -> Void) async throws -> CachedLayer? {
+        let prepared = try await PreparedMounts.prepare(op.run.parsedMounts, store: store, context: contextDirectory,
                                                         stageSources: stageSources, secrets: secrets)
         defer { prepared.release() }
-        let runner = ExecRunner(store: store, lower: lower, op: op, mounts: prepared, report: log)
-        let ingest = store.newIngestPath()
-        let packer = self.packer
-        let blob = try await runner.execute { upper, overlay, lower in
-            let writer = try LayerWriter(path: ingest, compression: .gzipDefault)
-            if overlay {
-                try packer.packOverlayUpper(upper, into: writer.tar)
+        let runner = ExecRunner(store: store, root: root, op: op, mounts: prepared, report: log)
+        let before = try await runner.execute()
+        runner.removeArtifacts(before)
+        await snapshots.finish(root)
+        let (packer, upper, lower, rootfs) = (self.packer, root.upper, root.lower, root.rootfs)
+        let layer = try await commitLayer { tar in
+            if let upper {
+                try TreeDiff(packer: packer).diffOverlayUpper(upper, lower: lower, into: tar)
             } else {
-                try TreeDiff(packer: packer).diff(lower: lower, upper: upper, into: writer.tar)
+                try TreeDiff(packer: packer).diff(lower: lower, upper: rootfs, into: tar)
             }
-            let blob = try writer.finish()
-            // An empty tar (two zero blocks) means the step changed nothing.
-            return blob.uncompressedSize <= 1024 ? nil : blob
         }
-        guard let blob else {
-            unlink(ingest)
-            return nil
-        }
-        try await store.commit(ingestPath: ingest, digest: blob.digest, mediaType: MediaType.ociLayerGzip, diffID: blob.diffID,
-                               uncompressedSize: blob.uncompressedSize)
-        return CachedLayer(digest: blob.digest, diffID: blob.diffID, mediaType: MediaType.ociLayerGzip, size: blob.size,
-                           createdAt: Int64(Date().timeIntervalSince1970))
+        if let layer, let upper { try await snapshots.layers.adopt(upper, as: layer, epoch: sourceDateEpoch) }
+        return layer
     }
 
     /// Where `path` (absolute in the image) lands in the filesystem `reference`: existing
@@ -146,7 +155,7 @@ public struct Worker: VertexExecutor {
     }
 
     private func copyLayer(_ copy: CopyStep, paths: [CopySource], step: String, remote: [String: RemoteFile], inputs: [[CachedLayer]],
-                           report: @escaping Materializer.Reporter) async throws -> CachedLayer? {
+                           report: @escaping TransferReporter) async throws -> CachedLayer? {
         let sourceRoot: String
         let sources: [CopySource]
         switch copy.from {
@@ -154,11 +163,11 @@ public struct Worker: VertexExecutor {
             sourceRoot = contextDirectory
             sources = paths
         case .stage, .image:
-            sourceRoot = try await materializer.directory(for: inputs.count > 1 ? inputs[1] : [], report: report)
+            sourceRoot = try await snapshots.directory(for: inputs.count > 1 ? inputs[1] : [], report: report)
             sources = try SourceResolver(root: sourceRoot).resolve(paths.map(\.path), step: step)
         }
         // The filesystem being changed: existing parent directories keep their metadata.
-        let destRoot = inputs.isEmpty ? nil : try await materializer.directory(for: inputs[0], report: report)
+        let destRoot = inputs.isEmpty ? nil : try await snapshots.directory(for: inputs[0], report: report)
         let reference = destRoot.map(RootedDirectory.init)
         let owner: (uid: uid_t, gid: gid_t)? = try copy.chown.map { try Self.parseOwner($0, rootfs: destRoot) }
             ?? (copy.from == .context ? (0, 0) : nil)
@@ -232,23 +241,35 @@ public struct Worker: VertexExecutor {
         _ = lchown(path, o.uid, o.gid)
     }
 
-    /// Runs `fill` on a fresh staging directory and packs what it made as a layer.
+    /// Runs `fill` on a fresh staging directory and packs what it made as a layer; the staging
+    /// tree then becomes the layer's unpacked directory.
     private func layer(_ fill: @escaping @Sendable (String) throws -> Void) async throws -> CachedLayer? {
         let staging = store.newScratchPath("stage")
         try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: staging) }
-        let ingest = store.newIngestPath()
+        defer { HostFiles.removeTree(staging) }
+        try await BlockingIO.run { try fill(staging) }
+        guard !(try FileManager.default.contentsOfDirectory(atPath: staging)).isEmpty else { return nil }
         let packer = self.packer
-        let blob: LayerBlob? = try await BlockingIO.run {
-            try fill(staging)
-            if (try FileManager.default.contentsOfDirectory(atPath: staging)).isEmpty { return nil }
+        guard let layer = try await commitLayer({ tar in try packer.pack(directory: staging, into: tar) }) else { return nil }
+        try await snapshots.layers.adopt(staging, as: layer, epoch: sourceDateEpoch)
+        return layer
+    }
+
+    /// Writes a layer through `write` (gzip, digests while writing) into the store; nil when it
+    /// holds nothing (an empty tar: the step changed nothing).
+    private func commitLayer(_ write: @escaping @Sendable (TarWriter) throws -> Void) async throws -> CachedLayer? {
+        let ingest = store.newIngestPath()
+        let blob: LayerBlob = try await BlockingIO.run {
             let writer = try LayerWriter(path: ingest, compression: .gzipDefault)
-            try packer.pack(directory: staging, into: writer.tar)
+            try write(writer.tar)
             return try writer.finish()
         }
-        guard let blob else { return nil }
+        guard blob.uncompressedSize > 1024 else {
+            unlink(ingest)
+            return nil
+        }
         try await store.commit(ingestPath: ingest, digest: blob.digest, mediaType: MediaType.ociLayerGzip, diffID: blob.diffID,
-                         uncompressedSize: blob.uncompressedSize)
+                               uncompressedSize: blob.uncompressedSize)
         return CachedLayer(digest: blob.digest, diffID: blob.diffID, mediaType: MediaType.ociLayerGzip, size: blob.size,
                            createdAt: Int64(Date().timeIntervalSince1970))
     }

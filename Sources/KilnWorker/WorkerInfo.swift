@@ -1,28 +1,22 @@
 import Foundation
+import KilnStore
 import KilnSystem
 
 /// What the worker can use on this machine.
 public enum WorkerInfo {
     /// Probe results.
     public struct Probe: Sendable {
-        /// Whether an overlay mount works (else the copying snapshotter is used).
-        public var overlay: Bool
-        /// Why overlay failed.
-        public var overlayError: String
+        /// The snapshotter builds on this store get, and why.
+        public var snapshotter: Snapshots.Choice
         /// `runc --version` first line.
         public var runc: String?
     }
 
-    /// Tries an overlay mount under `scratch` and looks for runc.
-    public static func probe(scratch: String) async -> Probe {
-        let base = scratch + "/probe-" + UUID().uuidString
-        defer { try? FileManager.default.removeItem(atPath: base) }
-        for d in ["l", "u", "w", "m"] { try? FileManager.default.createDirectory(atPath: base + "/" + d, withIntermediateDirectories: true) }
-        let ok = mount("overlay", base + "/m", "overlay", 0, "lowerdir=\(base)/l,upperdir=\(base)/u,workdir=\(base)/w") == 0
-        let err = ok ? "" : String(cString: strerror(errno))
-        if ok { umount2(base + "/m", 0) }
+    /// The snapshotter `store` gets (`requested`, else what a test mount shows) and runc.
+    public static func probe(store: ContentStore, requested: SnapshotterKind?) async -> Probe {
+        let choice = Snapshots.choose(for: store, requested: requested)
         let version = try? await Subprocess.run(["runc", "--version"])
         let runc = version.flatMap { $0.status == 0 ? $0.text.split(separator: "\n").first.map(String.init) : nil }
-        return Probe(overlay: ok, overlayError: err, runc: runc)
+        return Probe(snapshotter: choice, runc: runc)
     }
 }

@@ -68,7 +68,7 @@ struct Build: AsyncParsableCommand {
         let store = try await StateDirectory.open(root)
         defer { store.claim.release() }
         let result = try await registry.withClient { client in
-            try await BuildSession(store: store, client: client).build(request, progress: mode.printer())
+            try await BuildSession(store: store, client: client, snapshotter: try StateDirectory.requestedSnapshotter()).build(request, progress: mode.printer())
         }
         if let metadataFile { try result.metadata().write(to: URL(fileURLWithPath: metadataFile)) }
     }
@@ -179,5 +179,14 @@ enum StateDirectory {
         let (store, swept) = try await BuildState.open(resolve(explicit))
         if !swept.isEmpty { Console.write("note: \(swept)\n", to: STDERR_FILENO) }
         return store
+    }
+
+    /// The snapshotter `KILN_SNAPSHOTTER` asks for (`overlayfs` or `copy`); nil when unset.
+    static func requestedSnapshotter() throws -> SnapshotterKind? {
+        guard let value = ProcessInfo.processInfo.environment["KILN_SNAPSHOTTER"], !value.isEmpty else { return nil }
+        guard let kind = SnapshotterKind(rawValue: value) else {
+            throw CLIError(description: "KILN_SNAPSHOTTER=\(value): expected one of " + SnapshotterKind.allCases.map(\.rawValue).joined(separator: ", "))
+        }
+        return kind
     }
 }

@@ -32,7 +32,8 @@ struct DiskUsage: AsyncParsableCommand {
         print("cached steps:      \(entries.count)")
         print("layers referenced: \(sizes.count) (\(ByteFormat.human(sizes.values.reduce(0, +))) stored)")
         print("blobs:             \(ByteFormat.human(u.blobs))")
-        print("snapshots:         \(ByteFormat.human(u.snapshots))")
+        print("unpacked layers:   \(ByteFormat.human(u.unpackedLayers))")
+        print("chain views:       \(ByteFormat.human(u.snapshots))")
         print("cache mounts:      \(ByteFormat.human(u.cacheMounts))")
         print("temporary:         \(ByteFormat.human(u.temporary)) (running builds)")
         print("metadata:          \(ByteFormat.human(u.metadata))")
@@ -86,10 +87,12 @@ struct Prune: AsyncParsableCommand {
         }
         try await store.removeResults(remove)
         let report = try await store.garbageCollect(keeping: try await store.referencedBlobs())
-        // Snapshots are derived from blobs and made again when needed; what builds hold stays.
-        let snapshots = try await store.pruneSnapshots()
+        // Unpacked layers and views are derived from blobs and made again when needed; what
+        // running builds hold stays.
+        let unpacked = try await store.pruneUnpackedLayers(all: all)
+        let views = try await store.pruneViews()
         let caches = all || until != nil ? await store.pruneCacheMounts(unusedFor: all ? nil : until) : 0
-        let freed = report.bytesFreed + snapshots + caches
+        let freed = report.bytesFreed + unpacked + views + caches
         print("removed \(remove.count) cached step(s), \(report.blobsRemoved) blob(s); reclaimed \(ByteFormat.human(freed))")
     }
 

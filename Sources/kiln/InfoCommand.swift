@@ -13,9 +13,10 @@ struct Info: AsyncParsableCommand {
         let store = try await StateDirectory.open(root)
         defer { store.claim.release() }
         let state = store.root
-        let probe = await WorkerInfo.probe(scratch: store.claim.scratch)
+        let probe = await WorkerInfo.probe(store: store, requested: try StateDirectory.requestedSnapshotter())
+        let snapshotter = probe.snapshotter
         print("state directory: \(state)")
-        print("snapshotter:     \(probe.overlay ? "overlayfs" : "copy (overlayfs cannot be mounted here: \(probe.overlayError))")")
+        print("snapshotter:     \(snapshotter.kind.rawValue)" + (snapshotter.reason.map { " (\($0))" } ?? ""))
         print("runtime:         \(probe.runc ?? "runc not found")")
         print("platform:        linux/amd64")
     }

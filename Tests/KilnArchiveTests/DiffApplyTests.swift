@@ -45,32 +45,51 @@ import Testing
         #expect(m["old"] == 1_000)
     }
 
-    @Test func overlayUpperBecomesWhiteoutsAndOpaqueMarkers() throws {
+    /// A real overlay mount: changes made through it, its upper directory turned into a
+    /// layer and trimmed; the layer applied to the lower, and the trimmed upper mounted over
+    /// the lower, both give what the mount showed.
+    @Test func overlayUpperBecomesWhiteoutsAndATrimmedLayerDirectory() async throws {
         let dir = try TemporaryDirectory()
-        let upper = dir.file("upper")
-        try makeFile(upper + "/etc/new.conf", "new")
-        mknod(upper + "/etc/removed", S_IFCHR | 0o000, 0)
-        try FileManager.default.createDirectory(atPath: upper + "/var/cache", withIntermediateDirectories: true)
-        #expect(ProcessXattr.set(upper + "/var/cache", "trusted.overlay.opaque", Array("y".utf8)), "root needed for trusted xattrs")
-        try makeFile(upper + "/var/cache/fresh", "f")
-        let sink = MemorySink()
-        let tar = TarWriter(sink: sink)
-        try LayerPacker().packOverlayUpper(upper, into: tar)
-        try tar.finish()
-        let es = try Self.entries(sink.bytes)
-        #expect(es.map(\.path) == ["etc", "etc/.wh.removed", "etc/new.conf", "var", "var/cache", "var/cache/.wh..wh..opq", "var/cache/fresh"])
-        #expect(es.first { $0.path == "var/cache" }?.xattrs["trusted.overlay.opaque"] == nil)
-
-        // Applied on a lower tree, the whiteouts delete and the opaque dir hides.
-        let lower = dir.file("lower")
+        let (lower, upper, work, merged) = (dir.file("lower"), dir.file("upper"), dir.file("work"), dir.file("merged"))
         try makeFile(lower + "/etc/removed", "old")
         try makeFile(lower + "/etc/kept", "k")
         try makeFile(lower + "/var/cache/stale", "s")
-        try applyFromMemory(sink.bytes, to: lower)
-        #expect(!FileManager.default.fileExists(atPath: lower + "/etc/removed"))
-        #expect(FileManager.default.fileExists(atPath: lower + "/etc/kept"))
-        #expect(!FileManager.default.fileExists(atPath: lower + "/var/cache/stale"))
-        #expect(try String(contentsOfFile: lower + "/var/cache/fresh", encoding: .utf8) == "f")
+        try makeFile(lower + "/var/cache/sub/old", "o")
+        try makeFile(lower + "/data/untouched", "u")
+        for d in [upper, work, merged] { try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true) }
+        _ = try await sh("mount -t overlay overlay -o lowerdir=\(lower),upperdir=\(upper),workdir=\(work),redirect_dir=off,metacopy=off \(merged)")
+        defer { umount2(merged, Int32(MNT_DETACH)) }
+        // Opening for writing copies a file up unchanged; rm -rf + mkdir makes opaque directories.
+        _ = try await sh("""
+            cd \(merged) && echo new > etc/new.conf && rm etc/removed && exec 3<>data/untouched && \
+            rm -rf var/cache && mkdir -p var/cache/sub && echo f > var/cache/fresh
+            """)
+        let shown = try TreeSnapshot(merged, includeDirMtimes: false)
+        _ = try await sh("umount \(merged)")
+        #expect(readXattr(upper + "/var/cache", "trusted.overlay.opaque") == Array("y".utf8), "root needed for trusted xattrs")
+
+        let sink = MemorySink()
+        let tar = TarWriter(sink: sink)
+        try TreeDiff().diffOverlayUpper(upper, lower: lower, into: tar)
+        try tar.finish()
+        let names = try Self.entries(sink.bytes).map(\.path)
+        #expect(names.contains("etc/.wh.removed") && names.contains("etc/new.conf") && names.contains("var/cache/fresh"))
+        #expect(names.contains("var/cache/.wh.stale") && names.contains("var/cache/sub/.wh.old"))
+        #expect(!names.contains("data/untouched") && !names.contains { $0.hasSuffix(TarEntry.opaqueWhiteout) }, "\(names)")
+
+        // The layer on the lower gives the merged view.
+        _ = try await sh("cp -a \(lower) \(dir.file("applied"))")
+        try applyFromMemory(sink.bytes, to: dir.file("applied"))
+        let applied = try TreeSnapshot(dir.file("applied"), includeDirMtimes: false)
+        #expect(applied.differences(shown).isEmpty, "differs: \(applied.differences(shown))")
+
+        // The trimmed upper, as a read-only layer over the lower, gives it too.
+        #expect(readXattr(upper + "/var/cache", "trusted.overlay.opaque") == nil)
+        #expect(!FileManager.default.fileExists(atPath: upper + "/data/untouched"))
+        _ = try await sh("mount -t overlay overlay -o lowerdir=\(upper):\(lower) \(merged)")
+        let remounted = try TreeSnapshot(merged, includeDirMtimes: false)
+        _ = try await sh("umount \(merged)")
+        #expect(remounted.differences(shown).isEmpty, "differs: \(remounted.differences(shown))")
     }
 
     @Test func twoTreeDiffAppliedToLowerGivesUpper() async throws {

@@ -62,14 +62,14 @@ import Testing
         let root = rig.dir.file("root")
         let args = ["build", "--root", root, "--progress", "plain", "--no-cache", "-o", "type=local,dest=\(rig.dir.file("out"))", rig.dir.file("ctx")]
         #expect(try await KilnProcess.run(args).status == 0)
-        // Flip one byte of every stored blob and drop the unpacked snapshots, as a failing disk would.
+        // Flip one byte of every stored blob and drop the unpacked layers, as a failing disk would.
         for name in try FileManager.default.contentsOfDirectory(atPath: root + "/blobs/sha256") {
             let path = root + "/blobs/sha256/" + name
             var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
             bytes[bytes.count / 2] ^= 0x40
             try Data(bytes).write(to: URL(fileURLWithPath: path))
         }
-        try FileManager.default.removeItem(atPath: root + "/snapshots")
+        try FileManager.default.removeItem(atPath: root + "/layers")
         for _ in 0..<2 {
             let r = try await KilnProcess.run(args)
             #expect(r.status == 0, "\(r.text)\(r.errorText)")

@@ -67,7 +67,7 @@ public enum TestBuild {
     /// Builds `dockerfile` in `context` on the state directory `root`; `configure` adjusts the
     /// request (outputs, caches, secrets…), `client` overrides the registry client.
     public static func run(_ dockerfile: String, context: String, root: String, buildArgs: [String: String] = [:],
-                           configuration: RegistryConfiguration? = nil,
+                           configuration: RegistryConfiguration? = nil, snapshotter: SnapshotterKind? = nil,
                            configure: @Sendable (inout BuildRequest) throws -> Void = { _ in }) async throws -> Outcome {
         var request = BuildRequest(context: context, dockerfile: dockerfile)
         request.buildArgs = buildArgs
@@ -76,7 +76,7 @@ public enum TestBuild {
         return try await withTestClient(configuration) { client in
             let store = try ContentStore(root: root)
             defer { store.claim.release() }
-            let session = BuildSession(store: store, client: client)
+            let session = BuildSession(store: store, client: client, snapshotter: snapshotter)
             let events = EventLog()
             let before = client.counters.downloadedBytes
             let prepared = try await session.prepare(finalRequest, progress: events)

@@ -17,4 +17,13 @@ int kiln_set_mtime(const char *path, long long sec, long nsec);
    `path` is resolved as if `root_fd` were "/". Returns the fd, or -1 with errno (ENOSYS when
    the kernel lacks openat2). */
 int kiln_openat_in_root(int root_fd, const char *path, int flags, int no_xdev);
+/* An overlay mount at `target` with the new mount API (fsopen/fsconfig "lowerdir+"/fsmount,
+   Linux 6.8+): `lowers` top first, `upper`/`work` NULL for a read-only view. Redirects and
+   metacopy are off, so an upper directory always holds whole copies (a layer diff can be read
+   from it alone). Returns 0, or -1 with errno; ENOSYS/EINVAL from "lowerdir+" mean the kernel
+   lacks it (use kiln_overlay_mount_legacy). On failure `errbuf` may hold the kernel's message. */
+int kiln_overlay_mount(const char *target, const char *const *lowers, int nlowers, const char *upper,
+                       const char *work, char *errbuf, int errlen);
+/* The same with mount(2) and one option string (limited to a page). */
+int kiln_overlay_mount_legacy(const char *target, const char *options, int readonly);
 #endif
