@@ -43,7 +43,7 @@ public actor OverlaySnapshotter: Snapshotter {
         try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true)
         guard !chain.isEmpty else { return target }
         var lowers = try await lowerDirectories(chain, report: report)
-        if lowers.count == 1 { lowers.append(try emptyDirectory()) }  // overlay needs two lowers without an upper
+        if lowers.count == 1 { lowers.append((try emptyDirectory(), 0)) }  // overlay needs two lowers without an upper
         try await mount(target, chain: chain, lowers: lowers, upper: nil, work: nil, report: report)
         return target
     }
@@ -52,7 +52,7 @@ public actor OverlaySnapshotter: Snapshotter {
         let work = store.newScratchPath("run")
         let (upper, scratch, merged) = (work + "/upper", work + "/work", work + "/merged")
         for d in [upper, scratch, merged] { try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true) }
-        let lowers = chain.isEmpty ? [try emptyDirectory()] : try await lowerDirectories(chain, report: report)
+        let lowers = chain.isEmpty ? [(try emptyDirectory(), 0)] : try await lowerDirectories(chain, report: report)
         let view: String
         do {
             try await mount(merged, chain: chain, lowers: lowers, upper: upper, work: scratch, report: report)
@@ -70,10 +70,18 @@ public actor OverlaySnapshotter: Snapshotter {
     }
 
     /// The chain's layer directories, top first; layers are fetched and unpacked in parallel.
-    private func lowerDirectories(_ chain: [CachedLayer], report: TransferReporter?) async throws -> [String] {
+    /// A layer that comes again lower down is left out there (overlayfs refuses a directory
+    /// twice): everything it holds is already given, on top, by its higher copy.
+    /// Each comes with its position in the chain.
+    private func lowerDirectories(_ chain: [CachedLayer], report: TransferReporter?) async throws -> [Lower] {
         let layers = self.layers
-        return try await mapConcurrently(chain, limit: 4) { try await layers.directory(for: $0, report: report) }.reversed()
+        let dirs = try await mapConcurrently(chain, limit: 4) { try await layers.directory(for: $0, report: report) }
+        var seen = Set<String>()
+        return dirs.enumerated().reversed().filter { seen.insert($0.element).inserted }.map { ($0.element, $0.offset) }
     }
+
+    /// A lower directory and the position in the chain of the layer it holds.
+    typealias Lower = (dir: String, index: Int)
 
     private func emptyDirectory() throws -> String {
         let dir = store.claim.scratch + "/empty"
@@ -83,10 +91,10 @@ public actor OverlaySnapshotter: Snapshotter {
 
     /// Mounts; where one option string cannot hold the lowers, the bottom of the chain is
     /// flattened so that the rest fits.
-    private func mount(_ target: String, chain: [CachedLayer], lowers: [String], upper: String?, work: String?,
+    private func mount(_ target: String, chain: [CachedLayer], lowers: [Lower], upper: String?, work: String?,
                        report: TransferReporter?) async throws {
         do {
-            try OverlayMount.mount(at: target, lowers: lowers, upper: upper, work: work, legacy: legacyMounts)
+            try OverlayMount.mount(at: target, lowers: lowers.map(\.dir), upper: upper, work: work, legacy: legacyMounts)
             return
         } catch {
             // Rethrown here, not filtered in the catch pattern: the flattening below awaits.
@@ -96,11 +104,12 @@ public actor OverlaySnapshotter: Snapshotter {
             // Split as a RUN's mount needs it (with an upper and a work directory), so that views
             // and RUNs over one chain share one flattened prefix.
             let run = store.claim.scratch + "/run-" + String(repeating: "0", count: 13)
-            let keep = Self.layersThatFit(lowers, upper: upper ?? run + "/upper", work: work ?? run + "/work",
+            let keep = Self.layersThatFit(lowers.map(\.dir), upper: upper ?? run + "/upper", work: work ?? run + "/work",
                                           flatPath: store.layersDirectory + "/flat-" + String(repeating: "0", count: 64))
-            let bottom = Array(chain.prefix(chain.count - keep))
+            // Everything below the lowest layer kept is flattened (copies of kept layers too).
+            let bottom = Array(chain.prefix(keep == 0 ? chain.count : lowers[keep - 1].index))
             let flat = try await flattened(bottom, report: report)
-            var fitted = Array(lowers.prefix(keep)) + [flat]
+            var fitted = lowers.prefix(keep).map(\.dir) + [flat]
             if upper == nil && fitted.count == 1 { fitted.append(try emptyDirectory()) }
             try OverlayMount.mount(at: target, lowers: fitted, upper: upper, work: work, legacy: legacyMounts)
         }
