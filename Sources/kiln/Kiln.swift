@@ -40,6 +40,9 @@ struct Kiln: AsyncParsableCommand {
         switch error {
         case is ValidationError, is CleanExit, is ExitCode:
             exit(withError: error)
+        case _ where String(reflecting: type(of: error)).hasPrefix("ArgumentParser."):
+            // ArgumentParser's own (`help` and `--help` requests among them): it prints them.
+            exit(withError: error)
         case is CancellationError:
             fail("cancelled")
         default:

@@ -18,6 +18,12 @@ import Testing
         #expect(!all.contains("Domain="), "a raw Foundation error reached the user: \(all)", sourceLocation: sourceLocation)
     }
 
+    @Test(arguments: [["--help"], ["build", "--help"], ["help", "build"], ["prune", "-h"]])
+    func helpIsPrintedAndExitsZero(_ args: [String]) async throws {
+        let r = try await KilnProcess.run(args)
+        #expect(r.status == 0 && r.text.contains("USAGE: kiln") && r.errorText.isEmpty, "\(r.status) \(r.text)\(r.errorText)")
+    }
+
     @Test func unknownSpecKeysAreRefusedNamingTheKey() async throws {
         let rig = try await CLIRig.make()
         try rig.dockerfile("FROM BASE\nRUN echo x > /x\n")
