@@ -16,6 +16,7 @@ two_registries kiln-bench-steps
 work=$WORK
 scripts/make-debian-base.sh "$A/base/debian:bookworm"
 scripts/make-debian-base.sh "$A/base/debian:bookworm-big" 900
+sync  # the pushes' writeback would otherwise land on the first measure
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 now() { date +%s.%N; }
@@ -25,15 +26,25 @@ one_build() {  # $1 binary, $2 base image, $3 run number
   local ctx=$work/ctx-$3 root=$work/root-$3 log=$work/log-$3 t0 t1
   rm -rf "$ctx" "$root"
   mkdir -p "$ctx"
-  { echo "FROM $2"; for i in $(seq 1 10); do echo "RUN echo step $i run $3 > /dev/null"; done; } >"$ctx/Dockerfile"
+  # Each step writes one small file: a layer per step, as real steps make.
+  { echo "FROM $2"; for i in $(seq 1 10); do echo "RUN echo step $i run $3 > /step-$i"; done; } >"$ctx/Dockerfile"
   t0=$(now)
-  "$1" build --root "$root" --progress plain "$ctx" 2>"$log"
+  "$1" build --root "$root" --progress rawjson "$ctx" 2>"$log"
   t1=$(now)
-  # "#N [stage-0 K/11] RUN ..." then "#N DONE 0.1s": the DONE times of the RUN vertices, in order.
-  awk '/^#[0-9]+ \[.*\] RUN /{run[$1]=1} /^#[0-9]+ DONE /{if (run[$1]) {sub("s","",$3); print $3}}' "$log" >"$log.steps"
-  [[ $(wc -l <"$log.steps") -eq 10 ]] || { echo "expected 10 RUN steps in $log" >&2; cat "$log" >&2; exit 1; }
   rm -rf "$root"
-  echo "$(head -1 "$log.steps") $(median <"$log.steps") $(awk -v a="$t1" -v b="$t0" 'BEGIN { printf "%.2f", a - b }')"
+  python3 - "$log" "$t0" "$t1" <<'PY'
+import datetime, json, statistics, sys
+times = {}
+for line in open(sys.argv[1]):
+    for v in json.loads(line).get("vertexes", []):
+        if "] RUN " in v["name"] and "started" in v and "completed" in v:
+            parse = lambda s: datetime.datetime.fromisoformat(s.replace("Z", "+00:00"))
+            times[v["name"]] = (parse(v["completed"]) - parse(v["started"])).total_seconds()
+steps = [times[k] for k in sorted(times, key=lambda n: int(n.split(" ")[1].split("/")[0]))]
+if len(steps) != 10:
+    sys.exit(f"expected 10 RUN steps in {sys.argv[1]}, got {len(steps)}")
+print(f"{steps[0]:.3f} {statistics.median(steps):.3f} {float(sys.argv[3]) - float(sys.argv[2]):.2f}")
+PY
 }
 
 # Median over RUNS builds of each figure.
