@@ -14,6 +14,10 @@ public actor RegistryBlobFetcher: BlobFetcher {
     public nonisolated let store: ContentStore
     private let client: RegistryClient
     private var fetching: [Digest: (task: Task<Void, any Error>, file: GrowingFile)] = [:]
+    /// The callers still waiting on each download (by ticket); when the last one is cancelled,
+    /// the download is.
+    private var waiters: [Digest: Set<Int>] = [:]
+    private var nextTicket = 0
 
     /// A fetcher into `store` through `client`.
     public init(store: ContentStore, client: RegistryClient) {
@@ -23,7 +27,7 @@ public actor RegistryBlobFetcher: BlobFetcher {
 
     public func fetch(_ layer: CachedLayer, report: TransferReporter?) async throws -> String {
         if !store.contains(layer.digest) {
-            try await startDownload(layer, report: report).task.value
+            try await awaitDownload(of: layer) { try await self.startDownload(layer, report: report).task.value }
         }
         return store.path(for: layer.digest)
     }
@@ -36,12 +40,14 @@ public actor RegistryBlobFetcher: BlobFetcher {
             return path
         }
         let (task, file) = startDownload(layer, report: report)
-        async let reading: Void = BlockingIO.run { try read(file.reader()) }
-        let downloaded = await task.result
-        var readFailure: (any Error)?
-        do { try await reading } catch { readFailure = error }
-        try downloaded.get()
-        if let readFailure { throw readFailure }
+        try await awaitDownload(of: layer) {
+            async let reading: Void = BlockingIO.run { try read(file.reader()) }
+            let downloaded = await task.result
+            var readFailure: (any Error)?
+            do { try await reading } catch { readFailure = error }
+            try downloaded.get()
+            if let readFailure { throw readFailure }
+        }
         return path
     }
 
@@ -51,6 +57,28 @@ public actor RegistryBlobFetcher: BlobFetcher {
         try await store.discardCorrupt(layer.digest)
         await report?(layer.digest.description, "stored layer \(layer.digest.encoded.prefix(12)) was corrupt; fetching it again", 0, 0)
         return try await fetch(layer, report: report)
+    }
+
+    /// Runs `body` as one waiter of `layer`'s download: a cancelled caller stops waiting, and
+    /// the download itself stops once no caller waits for it any more.
+    private func awaitDownload(of layer: CachedLayer, _ body: () async throws -> Void) async throws {
+        let digest = layer.digest
+        nextTicket += 1
+        let ticket = nextTicket
+        waiters[digest, default: []].insert(ticket)
+        defer { waiterLeft(digest, ticket: ticket, cancelled: false) }
+        try await withTaskCancellationHandler {
+            try await body()
+        } onCancel: {
+            Task { await self.waiterLeft(digest, ticket: ticket, cancelled: true) }
+        }
+    }
+
+    /// Counts a waiter out; a cancelled last waiter cancels the download it was waiting for.
+    private func waiterLeft(_ digest: Digest, ticket: Int, cancelled: Bool) {
+        guard var tickets = waiters[digest], tickets.remove(ticket) != nil else { return }
+        waiters[digest] = tickets.isEmpty ? nil : tickets
+        if cancelled, tickets.isEmpty, let inflight = fetching[digest] { inflight.task.cancel() }
     }
 
     /// The download of `layer` under way, or a new one.

@@ -92,6 +92,33 @@ import Testing
         #expect(remounted.differences(shown).isEmpty, "differs: \(remounted.differences(shown))")
     }
 
+    /// A layer from elsewhere (a base image) with whiteouts and an opaque marker, unpacked in
+    /// overlay's format on its own and mounted over the layer below: what it deletes is gone,
+    /// what the opaque directory hides is hidden, what it writes is there.
+    @Test func foreignWhiteoutsAndOpaqueMarkersUnpackInOverlayFormat() async throws {
+        let dir = try TemporaryDirectory()
+        let (lower, layer, merged) = (dir.file("lower"), dir.file("layer"), dir.file("merged"))
+        try makeFile(lower + "/etc/gone", "g")
+        try makeFile(lower + "/etc/kept", "k")
+        try makeFile(lower + "/cache/stale", "s")
+        let sink = MemorySink()
+        let tar = TarWriter(sink: sink)
+        try tar.writeHeader(TarEntry(path: "etc", kind: .directory, mode: 0o755))
+        try tar.writeHeader(TarEntry(path: "etc/.wh.gone", kind: .regular, mode: 0))
+        try tar.writeHeader(TarEntry(path: "cache", kind: .directory, mode: 0o755))
+        try tar.writeHeader(TarEntry(path: "cache/.wh..wh..opq", kind: .regular, mode: 0))
+        try tar.writeHeader(TarEntry(path: "cache/fresh", kind: .regular, mode: 0o644, size: 1))
+        try [UInt8]([0x66]).withUnsafeBytes { try tar.writeContent($0) }
+        try tar.finish()
+        for d in [layer, merged] { try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true) }
+        try LayerApplier(root: layer, whiteouts: .overlay).apply(MemorySource(sink.bytes))
+        _ = try await sh("mount -t overlay overlay -o lowerdir=\(layer):\(lower) \(merged)")
+        defer { umount2(merged, Int32(MNT_DETACH)) }
+        let fm = FileManager.default
+        #expect(!fm.fileExists(atPath: merged + "/etc/gone") && fm.fileExists(atPath: merged + "/etc/kept"))
+        #expect(!fm.fileExists(atPath: merged + "/cache/stale") && fm.fileExists(atPath: merged + "/cache/fresh"))
+    }
+
     @Test func twoTreeDiffAppliedToLowerGivesUpper() async throws {
         let dir = try TemporaryDirectory()
         let lower = dir.file("lower"), upper = dir.file("upper")

@@ -6,6 +6,7 @@ import KilnOCI
 import KilnRegistry
 import KilnSolver
 import KilnStore
+import KilnSystem
 import KilnTestSupport
 import Testing
 
@@ -187,6 +188,29 @@ import Testing
                 #expect(client.counters.uploadedBytes - before == layer.size)
                 #expect(try await client.blobSize(layer.digest, in: image) == layer.size)
                 #expect(try await client.blobSize(layer.digest, in: cache) == layer.size)
+            }
+        }
+    }
+
+    @Test func aCancelledFetchStopsItsDownloadAndLeavesNothing() async throws {
+        try await Self.withRig { rig in
+            var remote = try await rig.layer("cat /a.txt > /b.txt")
+            remote.source = "\(rig.proxy.host)/cache/app"
+            let layer = remote
+            rig.proxy.inject(.requests("GET", containing: layer.digest.encoded, times: 100, fault: .stallResponse(afterBytes: 10)))
+            let store = try ContentStore(root: rig.dir.file("cancelled"))
+            defer { store.claim.release() }
+            try await withTestClient { client in
+                let fetcher = RegistryBlobFetcher(store: store, client: client)
+                let fetch = Task { try await fetcher.fetch(layer, report: nil) }
+                while !rig.proxy.log.contains(where: { $0.fault?.hasPrefix("stall") == true }) {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                fetch.cancel()
+                let outcome = await fetch.result
+                #expect(throws: CancellationError.self) { try outcome.get() }
+                #expect(!store.contains(layer.digest))
+                #expect(try HostFiles.list(store.claim.ingest).isEmpty)
             }
         }
     }

@@ -15,6 +15,9 @@ public final class FaultProxy: Sendable {
         case status(Int, headers: [String: String] = [:])
         /// Forward, then send only this many bytes of the response body and close.
         case resetResponse(afterBytes: Int)
+        /// Forward, then send only this many bytes of the response body and fall silent,
+        /// keeping the connection open (a peer that stops answering mid-body).
+        case stallResponse(afterBytes: Int)
         /// Close the connection after this many request-body bytes; nothing is forwarded.
         case resetRequest(afterBytes: Int)
         /// Forward, then flip one byte of the response body.
@@ -137,6 +140,11 @@ public final class FaultProxy: Sendable {
                     case .resetResponse(let n):
                         log(Int(resp.status.code), "reset response after \(n)")
                         return .init(status: resp.status, headers: headers, body: body, cutAfter: n)
+                    case .stallResponse(let n):
+                        log(Int(resp.status.code), "stall response after \(n)")
+                        var stalled = HTTPTestServer.Response(status: resp.status, headers: headers, body: body, cutAfter: n)
+                        stalled.stall = true
+                        return stalled
                     case .tamper:
                         if body.readableBytes > 0, let b = body.getInteger(at: body.readerIndex, as: UInt8.self) {
                             body.setInteger(b ^ 0x01, at: body.readerIndex)

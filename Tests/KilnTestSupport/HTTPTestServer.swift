@@ -24,6 +24,8 @@ public final class HTTPTestServer: Sendable {
         public var body: ByteBuffer
         /// Close the connection after this many body bytes (a reset in the middle of a body).
         public var cutAfter: Int?
+        /// After `cutAfter` bytes, keep the connection open and silent until the server stops.
+        public var stall = false
 
         /// A response from its parts.
         public init(status: HTTPResponseStatus, headers: HTTPHeaders = [:], body: ByteBuffer = ByteBuffer(), cutAfter: Int? = nil) {
@@ -101,6 +103,7 @@ public final class HTTPTestServer: Sendable {
                     if h.method != .HEAD {
                         if let cut = response.cutAfter {
                             try await outbound.write(.body(.byteBuffer(response.body.getSlice(at: response.body.readerIndex, length: min(cut, response.body.readableBytes)) ?? ByteBuffer())))
+                            if response.stall { try await Task.sleep(for: .seconds(3600)) }
                             return
                         }
                         if response.body.readableBytes > 0 { try await outbound.write(.body(.byteBuffer(response.body))) }
