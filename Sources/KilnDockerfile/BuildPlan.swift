@@ -16,6 +16,9 @@ public struct BuildPlan: Sendable {
 
 /// One `FROM` section.
 public struct PlannedStage: Sendable {
+    /// The `PATH` of a stage with no base image (and of RUN steps whose image sets none).
+    public static let defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
     /// Position in the Dockerfile (0-based), used by `COPY --from=<index>`.
     public var index: Int
     /// `AS name`, lower-cased, if given.
@@ -130,6 +133,8 @@ public struct RunStep: Sendable {
     public var workdir: String
     /// The user at this step (empty: the image's default, root).
     public var user: String
+    /// Proxy settings from the build args, passed to the command but not part of its key.
+    public var proxyEnv: [(String, String)] = []
 }
 
 /// A `COPY` or `ADD` step, resolved.

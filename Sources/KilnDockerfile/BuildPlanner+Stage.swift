@@ -65,7 +65,10 @@ extension BuildPlanner {
     private func startingState(of stage: RawStage, raw: [RawStage], planned: [Int: PlannedStage], platform: Platform,
                                imageConfig: ImageConfigLookup) async throws -> StageState {
         var state = StageState()
-        if stage.image.lowercased() == "scratch" { return state }
+        if stage.image.lowercased() == "scratch" {
+            state.scope.env = [("PATH", PlannedStage.defaultPath)]
+            return state
+        }
         if let i = stageIndex(stage.image, before: stage.index, in: raw), let dep = planned[i] {
             state.base = .stage(i)
             state.scope.env = dep.env
@@ -100,7 +103,7 @@ extension BuildPlanner {
             for (k, v) in pairs { state.scope.setEnv(k, v) }
             return .env(pairs)
         case "LABEL":
-            return .label(try keyValues(ins, words: words, lookup: lookup, legacy: false))
+            return .label(try keyValues(ins, words: words, lookup: lookup, legacy: true))
         case "RUN":
             return .run(try run(ins, state: state, inputs: inputs, lookup: lookup))
         case "COPY", "ADD":
@@ -115,8 +118,9 @@ extension BuildPlanner {
             state.workdir = FSPath.join(state.workdir, path)
             return .workdir(state.workdir)
         case "USER":
+            // One word as written; what it expands to may be empty (root).
+            guard words.splitKeepingQuotes(ins.arguments).count == 1 else { throw error(ins.line, "USER requires exactly one argument") }
             let u = try expanded(ins.arguments)
-            guard !u.isEmpty, !u.contains(" ") else { throw error(ins.line, "USER requires exactly one argument") }
             state.user = u
             return .user(u)
         case "SHELL":
@@ -163,9 +167,18 @@ extension BuildPlanner {
             throw error(ins.line, "RUN --network=\(n): must be default, none or host")
         }
         let scope = state.scope
-        let args = scope.args.compactMap { a in a.1.map { (a.0, $0) } }.filter { a in !scope.env.contains { $0.0 == a.0 } }
+        // Each name once, where it was first declared, with its latest value.
+        var args: [(String, String)] = []
+        for (name, value) in scope.args where !scope.env.contains(where: { $0.0 == name }) {
+            if let i = args.firstIndex(where: { $0.0 == name }) {
+                if let value { args[i].1 = value }
+            } else if let value {
+                args.append((name, value))
+            }
+        }
         var runStep = RunStep(command: command, shell: state.shell, heredocs: ins.heredocs, mounts: mounts, network: network,
                               buildArgs: args, env: scope.env, workdir: state.workdir, user: state.user)
+        runStep.proxyEnv = options.proxyEnv
         runStep.parsedMounts = try mounts.map { m throws(DockerfileError) in try RunMount.parse(m, line: ins.line, file: options.fileName) }
         for m in runStep.parsedMounts where m.kind == .bind || m.kind == .cache {
             if let f = m.from, stageIndex(f, before: inputs.stage.index, in: inputs.raw) == nil {
@@ -182,7 +195,9 @@ extension BuildPlanner {
         case "EXPOSE":
             let ports = try expandWords(ins.arguments, words: words, line: ins.line, lookup)
             guard !ports.isEmpty else { throw error(ins.line, "EXPOSE requires at least one argument") }
-            return .expose(try ports.map { p throws(DockerfileError) in try exposedPort(p, line: ins.line) })
+            var keys: [String] = []
+            for p in ports { keys += try exposedPorts(p, line: ins.line) }
+            return .expose(keys)
         case "VOLUME":
             let vols: [String]
             if let json = ins.json { vols = json } else { vols = try expandWords(ins.arguments, words: words, line: ins.line, lookup) }
@@ -207,6 +222,9 @@ extension BuildPlanner {
             }
             return .onbuild(trigger)
         case "MAINTAINER":
+            guard !ins.arguments.trimmingCharacters(in: .whitespaces).isEmpty else {
+                throw error(ins.line, "MAINTAINER requires exactly one argument")
+            }
             return .maintainer(ins.arguments)
         default:
             throw error(ins.line, "unexpected \(ins.keyword)")
@@ -222,7 +240,7 @@ extension BuildPlanner {
         let parts = words.splitKeepingQuotes(ins.arguments)
         guard !parts.isEmpty else { throw error(ins.line, "\(ins.keyword) requires at least one argument") }
         if legacy, let first = parts.first, !first.contains("=") {
-            guard parts.count >= 2 else { throw error(ins.line, "ENV must have two arguments") }
+            guard parts.count >= 2 else { throw error(ins.line, "\(ins.keyword) must have two arguments") }
             let rest = ins.arguments.drop(while: { $0 != " " && $0 != "\t" }).drop(while: { $0 == " " || $0 == "\t" })
             return [(first, try expand(String(rest), words: words, line: ins.line, lookup))]
         }
@@ -312,14 +330,48 @@ extension BuildPlanner {
         return step
     }
 
-    func exposedPort(_ p: String, line: Int) throws(DockerfileError) -> String {
-        let parts = p.split(separator: "/", omittingEmptySubsequences: false)
-        let proto = parts.count > 1 ? parts[1].lowercased() : "tcp"
-        let range = parts[0].split(separator: "-")
-        guard (1...2).contains(range.count), range.allSatisfy({ UInt16($0) != nil }), ["tcp", "udp", "sctp"].contains(proto) else {
-            throw error(line, "EXPOSE: invalid port '\(p)'")
+    /// The container ports one EXPOSE word names, as BuildKit reads it: `[[ip:]host:]port[-end][/proto]`
+    /// (an IPv6 address in brackets, checked like the host port, then ignored); a range gives
+    /// one key per port.
+    func exposedPorts(_ p: String, line: Int) throws(DockerfileError) -> [String] {
+        func invalid(_ why: String) -> DockerfileError { error(line, "EXPOSE: invalid port '\(p)': \(why)") }
+        let parts = p.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        let n = parts.count
+        var ip = n >= 3 ? parts[..<(n - 2)].joined(separator: ":") : ""
+        let host = n >= 2 ? parts[n - 2] : ""
+        let last = parts[n - 1].split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        let (portText, protoText) = (last[0], last.count > 1 ? last[1] : nil)
+        let proto = (protoText ?? "").isEmpty ? "tcp" : (protoText ?? "").lowercased()
+        guard !portText.isEmpty else { throw invalid("no port specified") }
+        guard ["tcp", "udp", "sctp"].contains(proto) else { throw invalid("invalid proto: \(protoText ?? "")") }
+        if ip.hasPrefix("[") {
+            guard ip.hasSuffix("]") else { throw invalid("invalid IP address \(ip)") }
+            ip = String(ip.dropFirst().dropLast())
         }
-        return "\(parts[0])/\(proto)"
+        guard ip.isEmpty || Self.isIPAddress(ip) else { throw invalid("invalid IP address: \(ip)") }
+        guard let (low, high) = Self.portRange(portText) else { throw invalid("invalid containerPort: \(portText)") }
+        if !host.isEmpty {
+            guard let (hostLow, hostHigh) = Self.portRange(host) else { throw invalid("invalid hostPort: \(host)") }
+            guard hostHigh - hostLow == high - low || low == high else {
+                throw invalid("invalid ranges specified for container and host Ports: \(portText) and \(host)")
+            }
+        }
+        return (low...high).map { "\($0)/\(proto)" }
+    }
+
+    /// Whether `text` is an IPv4 or IPv6 address.
+    static func isIPAddress(_ text: String) -> Bool {
+        var v4 = in_addr(), v6 = in6_addr()
+        return inet_pton(AF_INET, text, &v4) == 1 || inet_pton(AF_INET6, text, &v6) == 1
+    }
+
+    /// `8000` or `8000-9000`, each 0…65535, in order.
+    static func portRange(_ text: String) -> (Int, Int)? {
+        let bounds = text.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
+        guard let low = Int(bounds[0]), (0...65535).contains(low) else { return nil }
+        guard bounds.count == 2, bounds[1] != bounds[0] else { return (low, low) }
+        guard let high = Int(bounds[1]), (0...65535).contains(high), high >= low else { return nil }
+        return (low, high)
     }
 
     func healthcheck(_ ins: Instruction) throws(DockerfileError) -> JSONValue {
@@ -341,6 +393,7 @@ extension BuildPlanner {
         for (flag, key) in [("interval", "Interval"), ("timeout", "Timeout"), ("start-period", "StartPeriod"), ("start-interval", "StartInterval")] {
             if let v = ins.flag(flag) {
                 guard let ns = Self.parseDuration(v) else { throw error(ins.line, "HEALTHCHECK --\(flag)=\(v): invalid duration") }
+                guard ns == 0 || ns >= 1_000_000 else { throw error(ins.line, "HEALTHCHECK --\(flag)=\(v) cannot be less than 1ms") }
                 obj[key] = .int(ns)
             }
         }

@@ -26,6 +26,20 @@ public struct PlanOptions: Sendable {
         self.buildPlatform = buildPlatform
         self.fileName = fileName
     }
+
+    /// Proxy settings among the build args (`http_proxy`, `HTTPS_PROXY`, … in any case): every
+    /// RUN gets them as environment without an ARG, and they are not part of any cache key.
+    public var proxyEnv: [(String, String)] {
+        let names = ["HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY", "ALL_PROXY"]
+        return names.compactMap { name in
+            buildArgs.keys.sorted().last { $0.uppercased() == name }.flatMap { k in buildArgs[k].map { (name, $0) } }
+        }
+    }
+
+    /// Whether `name` is a proxy build arg (used by every RUN, never reported unused).
+    static func isProxyArg(_ name: String) -> Bool {
+        ["HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY", "ALL_PROXY"].contains(name.uppercased())
+    }
 }
 
 /// Resolves a parsed Dockerfile into a ``BuildPlan``: global and stage `ARG` scoping with
@@ -34,6 +48,8 @@ public struct PlanOptions: Sendable {
 public struct BuildPlanner: Sendable {
     /// Options.
     public var options: PlanOptions
+    /// `TARGETSTAGE`: the target's name, else the last stage's, else `default`.
+    var targetStage = "default"
 
     /// Reads the config of a base image (`ref`, `platform`): its ENV seeds the stage's
     /// environment. `nil` means an empty config.
@@ -55,6 +71,7 @@ public struct BuildPlanner: Sendable {
         return [
             "TARGETPLATFORM": t.description, "TARGETOS": t.os, "TARGETARCH": t.architecture, "TARGETVARIANT": t.variant ?? "",
             "BUILDPLATFORM": b.description, "BUILDOS": b.os, "BUILDARCH": b.architecture, "BUILDVARIANT": b.variant ?? "",
+            "TARGETSTAGE": targetStage,
         ]
     }
 
@@ -73,6 +90,17 @@ public struct BuildPlanner: Sendable {
 
     /// Plans the build.
     public func plan(_ parsed: ParsedDockerfile, imageConfig: @escaping ImageConfigLookup) async throws -> BuildPlan {
+        var planner = self
+        let words = ShellWords(escape: parsed.escape)
+        let lastName = parsed.instructions.last { $0.keyword == "FROM" }.flatMap { from -> String? in
+            let parts = words.splitKeepingQuotes(from.arguments).filter { !$0.hasPrefix("--") }
+            return parts.count == 3 && parts[1].uppercased() == "AS" ? parts[2].lowercased() : nil
+        }
+        planner.targetStage = options.target ?? lastName ?? "default"
+        return try await planner.planStages(parsed, imageConfig: imageConfig)
+    }
+
+    private func planStages(_ parsed: ParsedDockerfile, imageConfig: @escaping ImageConfigLookup) async throws -> BuildPlan {
         let words = ShellWords(escape: parsed.escape)
         var warnings = parsed.warnings
         var usedArgs = Set<String>()
@@ -90,9 +118,13 @@ public struct BuildPlanner: Sendable {
                 }
                 for (name, def) in try argDeclarations(ins, words: words) {
                     let lookup: (String) -> String? = { n in globals[n].flatMap { $0 } ?? self.builtins[n] }
-                    let expanded = try def.map { d throws(DockerfileError) in try expand(d, words: words, line: ins.line, lookup) }
-                    if options.buildArgs[name] != nil { usedArgs.insert(name) }
-                    let value: String? = options.buildArgs[name] ?? expanded
+                    // A value given on the command line replaces the default unexpanded.
+                    if let given = options.buildArgs[name] {
+                        usedArgs.insert(name)
+                        globals[name] = .some(given)
+                        continue
+                    }
+                    let value = try def.map { d throws(DockerfileError) in try expand(d, words: words, line: ins.line, lookup) }
                     globals[name] = .some(value)
                 }
             } else {
@@ -123,7 +155,7 @@ public struct BuildPlanner: Sendable {
             planned[i] = try await resolve(raw[i], all: raw, planned: planned, words: words, globals: globals,
                                            used: &usedArgs, imageConfig: imageConfig)
         }
-        for name in options.buildArgs.keys.sorted() where !usedArgs.contains(name) && builtins[name] == nil {
+        for name in options.buildArgs.keys.sorted() where !usedArgs.contains(name) && builtins[name] == nil && !PlanOptions.isProxyArg(name) {
             warnings.append("build arg \(name) is not used by any stage built")
         }
         return BuildPlan(stages: needed.sorted().compactMap { planned[$0] }, warnings: warnings)

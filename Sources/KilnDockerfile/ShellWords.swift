@@ -1,6 +1,9 @@
-/// Word splitting and variable expansion as the Dockerfile frontend does it: quotes group and
-/// are removed, the escape character escapes, `$VAR`, `${VAR}`, `${VAR:-word}`, `${VAR-word}`,
-/// `${VAR:+word}`, `${VAR+word}`, `${VAR:?msg}` and `${VAR?msg}` expand (not inside single quotes).
+/// Word splitting and variable expansion with the rules of BuildKit's Dockerfile lexer: quotes
+/// group and are removed, the escape character escapes, and `$VAR`, `${VAR}` and the modifiers
+/// `-` `+` `?` (each also with `:`), `#` `##` `%` `%%` (patterns) and `/` `//` (replacement)
+/// expand, not inside single quotes. Positional and special parameters (`$1`, `$@`, `$$`, …)
+/// are names like any other: unset unless defined. A modifier's word is itself expanded once,
+/// up to the first unescaped `}`.
 public struct ShellWords: Sendable {
     /// The escape character (`\` unless the `escape` directive says otherwise).
     public var escape: Character
@@ -35,162 +38,30 @@ public struct ShellWords: Sendable {
         return words
     }
 
-    /// Expands one word: removes quotes, applies escapes, substitutes variables from `lookup`.
+    /// Expands one word: removes quotes, applies escapes, substitutes variables from `lookup`
+    /// (whitespace is kept as it is).
     public func expand(_ word: String, _ lookup: (String) -> String?) throws(ShellWordError) -> String {
-        try process(word, lookup, split: false).joined(separator: " ")
+        try lex(word, lookup).text
     }
 
     /// Expands `text` into words, splitting on unquoted whitespace (also inside unquoted
     /// expansion results).
     public func expandWords(_ text: String, _ lookup: (String) -> String?) throws(ShellWordError) -> [String] {
-        try process(text, lookup, split: true)
+        try lex(text, lookup).words
     }
 
-    /// Expands variables in a heredoc body as BuildKit does for COPY/ADD (unquoted delimiter):
-    /// quotes have no meaning and stay, an escape and the character after it stay as written
-    /// (so `\$X` is not expanded), and `$X`/`${X…}` are substituted.
+    /// Expands variables in a heredoc body as BuildKit does (unquoted delimiter): quotes have
+    /// no meaning and stay, escapes apply (`\$X` is a literal `$X`), `$X`/`${X…}` substitute.
     public func expandRaw(_ text: String, _ lookup: (String) -> String?) throws(ShellWordError) -> String {
-        var out = ""
-        var chars = Array(text)[...]
-        while let c = chars.first {
-            chars = chars.dropFirst()
-            if c == escape {
-                out.append(c)
-                if let n = chars.first { out.append(n); chars = chars.dropFirst() }
-            } else if c == "$" {
-                out += try variable(&chars, lookup, text)
-            } else {
-                out.append(c)
-            }
-        }
-        return out
+        try lex(text, lookup, quotes: false).text
     }
 
-    private func process(_ text: String, _ lookup: (String) -> String?, split: Bool) throws(ShellWordError) -> [String] {
-        var words: [String] = []
-        var current = ""
-        var hasWord = false
-        var chars = Array(text)[...]
-        func flush() {
-            if hasWord { words.append(current) }
-            current = ""
-            hasWord = false
+    private func lex(_ text: String, _ lookup: (String) -> String?, quotes: Bool = true) throws(ShellWordError) -> (text: String, words: [String]) {
+        try withoutActuallyEscaping(lookup) { (lookup) throws(ShellWordError) in
+            var lexer = ShellLexer(text: text, escape: escape, lookup: lookup)
+            lexer.processQuotes = quotes
+            return try lexer.run()
         }
-        while let c = chars.first {
-            chars = chars.dropFirst()
-            switch c {
-            case " ", "\t", "\n":
-                if split {
-                    flush()
-                } else {
-                    hasWord = true
-                    current.append(c)
-                }
-            case "'":
-                hasWord = true
-                while let n = chars.first, n != "'" { current.append(n); chars = chars.dropFirst() }
-                guard chars.first == "'" else { throw ShellWordError(message: "unterminated single quote in \(text)") }
-                chars = chars.dropFirst()
-            case "\"":
-                hasWord = true
-                var closed = false
-                while let n = chars.first {
-                    chars = chars.dropFirst()
-                    if n == "\"" { closed = true; break }
-                    if n == escape, let e = chars.first, ["$", "\"", escape, "\n"].contains(e) {
-                        chars = chars.dropFirst()
-                        if e != "\n" { current.append(e) }
-                    } else if n == "$" {
-                        current += try variable(&chars, lookup, text)
-                    } else {
-                        current.append(n)
-                    }
-                }
-                guard closed else { throw ShellWordError(message: "unterminated double quote in \(text)") }
-            case escape:
-                hasWord = true
-                if let n = chars.first {
-                    chars = chars.dropFirst()
-                    current.append(n)
-                } else {
-                    current.append(c)
-                }
-            case "$":
-                let value = try variable(&chars, lookup, text)
-                if split {
-                    // Unquoted expansions split into words.
-                    let parts = value.split(omittingEmptySubsequences: false, whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" })
-                    for (i, p) in parts.enumerated() {
-                        if i > 0 { flush() }
-                        if !p.isEmpty { hasWord = true; current += p }
-                    }
-                } else {
-                    hasWord = hasWord || !value.isEmpty
-                    current += value
-                }
-            default:
-                hasWord = true
-                current.append(c)
-            }
-        }
-        flush()
-        return split ? words : [words.joined(separator: " ")]
-    }
-
-    /// Parses what follows a `$` and returns its value.
-    private func variable(_ chars: inout ArraySlice<Character>, _ lookup: (String) -> String?, _ text: String) throws(ShellWordError) -> String {
-        guard let first = chars.first else { return "$" }
-        if first == "{" {
-            chars = chars.dropFirst()
-            var name = ""
-            while let c = chars.first, c.isLetter || c.isNumber || c == "_" { name.append(c); chars = chars.dropFirst() }
-            guard !name.isEmpty else { throw ShellWordError(message: "bad substitution in \(text)") }
-            if chars.first == "}" {
-                chars = chars.dropFirst()
-                return lookup(name) ?? ""
-            }
-            var op = ""
-            if chars.first == ":" { op = ":"; chars = chars.dropFirst() }
-            guard let kind = chars.first, ["-", "+", "?"].contains(kind) else {
-                throw ShellWordError(message: "unsupported modifier in ${\(name)…} in \(text)")
-            }
-            chars = chars.dropFirst()
-            op.append(kind)
-            // The word runs to the matching brace; it is expanded itself.
-            var depth = 1
-            var word = ""
-            while let c = chars.first {
-                chars = chars.dropFirst()
-                if c == "{" { depth += 1 }
-                if c == "}" { depth -= 1; if depth == 0 { break } }
-                word.append(c)
-            }
-            guard depth == 0 else { throw ShellWordError(message: "missing '}' in \(text)") }
-            let value = lookup(name)
-            let isSet = value != nil
-            let nonEmpty = !(value ?? "").isEmpty
-            let useWord: Bool
-            switch op {
-            case ":-": useWord = !nonEmpty
-            case "-": useWord = !isSet
-            case ":+": return nonEmpty ? try expand(word, lookup) : ""
-            case "+": return isSet ? try expand(word, lookup) : ""
-            case ":?":
-                if !nonEmpty { throw ShellWordError(message: "\(name): \(word.isEmpty ? "is not allowed to be empty" : word)") }
-                return value ?? ""
-            case "?":
-                if !isSet { throw ShellWordError(message: "\(name): \(word.isEmpty ? "is not set" : word)") }
-                return value ?? ""
-            default: useWord = false
-            }
-            return useWord ? try expand(word, lookup) : (value ?? "")
-        }
-        guard first.isLetter || first == "_" else {
-            return "$"
-        }
-        var name = ""
-        while let c = chars.first, c.isLetter || c.isNumber || c == "_" { name.append(c); chars = chars.dropFirst() }
-        return lookup(name) ?? ""
     }
 }
 

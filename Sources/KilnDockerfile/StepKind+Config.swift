@@ -18,7 +18,7 @@ extension StepKind {
             var labels = rt.labels ?? [:]
             for (k, v) in pairs { labels[k] = v }
             rt.labels = labels
-        case .user(let u): rt.user = u
+        case .user(let u): rt.user = u.isEmpty ? nil : u
         case .workdir(let w): rt.workingDir = w
         case .expose(let ports): rt.exposedPorts = Array(Set((rt.exposedPorts ?? []) + ports)).sorted()
         case .volume(let v): rt.volumes = Array(Set((rt.volumes ?? []) + v)).sorted()

@@ -36,7 +36,7 @@ public struct ImageAssembler {
         var lastTime: Int64 = chain.prefix(baseLayerCount).last.map(\.createdAt) ?? 0
         var entrypointSet = false
         for step in stage.steps {
-            let createdBy = "\(step.instruction.keyword) \(step.instruction.original.dropFirst(step.instruction.keyword.count).trimmingCharacters(in: .whitespaces))"
+            let createdBy = step.historyText
             // A vertex step added a layer if the chain has one more for it.
             var empty = true
             if let name = step.vertexName, (chainLengths[name] ?? baseLayerCount) > layerIndex, layerIndex < chain.count {
@@ -60,7 +60,13 @@ public struct ImageAssembler {
     private func base(of stage: PlannedStage, chain: [CachedLayer], graph: BuildGraph) throws -> (ImageConfig, [HistoryEntry], Int) {
         switch stage.base {
         case .scratch:
-            return (ImageConfig(platform: stage.platform), [], 0)
+            // As BuildKit's empty image: the default PATH and `/` as working directory.
+            var config = ImageConfig(platform: stage.platform)
+            var rt = config.runtime
+            rt.env = ["PATH=" + PlannedStage.defaultPath]
+            rt.workingDir = "/"
+            config.runtime = rt
+            return (config, [], 0)
         case .image(let ref, _):
             guard let img = images[ref] else { throw ExportError("base image \(ref) was not resolved") }
             var history = img.config.history
@@ -69,9 +75,8 @@ public struct ImageAssembler {
             }
             return (img.config, history, img.layers.count)
         case .stage(let i):
-            guard let parent = plan.stage(index: i), graph.stageResults[i] != nil else {
-                throw ExportError("stage \(i) has no result")
-            }
+            // A parent with no filesystem step (scratch and metadata only) still has a config.
+            guard let parent = plan.stage(index: i) else { throw ExportError("stage \(i) was not planned") }
             let count = layerCounts[parent.index] ?? 0
             let config = try self.config(for: parent, chain: Array(chain.prefix(count)), graph: graph)
             return (config, config.history, count)

@@ -48,6 +48,16 @@ public struct Vertex: Sendable {
     public var key: CacheKey
     /// Other root keys meaning the same result (an image's ChainID key).
     public var alternativeKeys: [CacheKey]
+
+    /// Whether the first input is the filesystem this step changes. Not so for a COPY into a
+    /// stage that is still empty scratch: its only input is where it copies from.
+    public var changesFirstInput: Bool {
+        guard !inputs.isEmpty else { return false }
+        switch op {
+        case .copy(let copy): return copy.onBase
+        case .image, .exec, .mkdir: return true
+        }
+    }
 }
 
 /// The operation of a vertex: one type per kind of step, each owning its definition and key.

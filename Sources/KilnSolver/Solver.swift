@@ -147,7 +147,7 @@ public actor Solver {
                 }
                 throw await failed(v, started: started, error: missing)
             case .layer(let layer):
-                var chain = v.inputs.isEmpty ? [] : inputs[0]
+                var chain = v.changesFirstInput ? inputs[0] : []
                 if let layer { chain.append(layer) }
                 try await store.storeResult(key: v.key.id, recordDigest: v.key.recordDigest, description: v.name, layers: chain)
                 outcomes[v.name] = .executed

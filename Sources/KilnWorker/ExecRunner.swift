@@ -75,7 +75,8 @@ struct ExecRunner {
 
         var env = run.env.map { "\($0.0)=\($0.1)" }
         for (k, v) in run.buildArgs where !run.env.contains(where: { $0.0 == k }) { env.append("\(k)=\(v)") }
-        if !env.contains(where: { $0.hasPrefix("PATH=") }) { env.append("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin") }
+        for (k, v) in run.proxyEnv where !env.contains(where: { $0.hasPrefix(k + "=") }) { env.append("\(k)=\(v)") }
+        if !env.contains(where: { $0.hasPrefix("PATH=") }) { env.append("PATH=" + PlannedStage.defaultPath) }
         if !env.contains(where: { $0.hasPrefix("HOME=") }) { env.append("HOME=\(user.home)") }
         var spec = RuntimeSpec(args: op.argv, env: env, cwd: workdir, uid: user.uid, gid: user.gid,
                                additionalGids: user.groups, rootfs: merged, network: run.network ?? "default")

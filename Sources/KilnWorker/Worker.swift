@@ -78,7 +78,10 @@ public struct Worker: VertexExecutor {
                 copier.settleParents()
             }
         case .copy(let op):
-            return try await copyLayer(op.copy, paths: op.sources, step: vertex.name, remote: op.downloads, inputs: inputs, report: pulls)
+            let base = op.onBase ? inputs.first : nil
+            let from = op.onBase ? inputs.dropFirst().first : inputs.first
+            return try await copyLayer(op.copy, paths: op.sources, step: vertex.name, remote: op.downloads,
+                                       chains: (base: base, from: from), report: pulls)
         }
     }
 
@@ -116,7 +119,8 @@ public struct Worker: VertexExecutor {
         runner.removeArtifacts(before)
         await snapshots.finish(root)
         let (packer, upper, lower, rootfs) = (self.packer, root.upper, root.lower, root.rootfs)
-        let layer = try await commitLayer { tar in
+        // A RUN always adds a layer, empty when it changed nothing (as BuildKit's images have).
+        let layer = try await commitLayer(keepEmpty: true) { tar in
             if let upper {
                 try TreeDiff(packer: packer).diffOverlayUpper(upper, lower: lower, into: tar)
             } else {
@@ -154,7 +158,8 @@ public struct Worker: VertexExecutor {
         return Destination(path: path, isDirectory: isDirectory)
     }
 
-    private func copyLayer(_ copy: CopyStep, paths: [CopySource], step: String, remote: [String: RemoteFile], inputs: [[CachedLayer]],
+    private func copyLayer(_ copy: CopyStep, paths: [CopySource], step: String, remote: [String: RemoteFile],
+                           chains: (base: [CachedLayer]?, from: [CachedLayer]?),
                            report: @escaping TransferReporter) async throws -> CachedLayer? {
         let sourceRoot: String
         let sources: [CopySource]
@@ -163,11 +168,12 @@ public struct Worker: VertexExecutor {
             sourceRoot = contextDirectory
             sources = paths
         case .stage, .image:
-            sourceRoot = try await snapshots.directory(for: inputs.count > 1 ? inputs[1] : [], report: report)
+            sourceRoot = try await snapshots.directory(for: chains.from ?? [], report: report)
             sources = try SourceResolver(root: sourceRoot).resolve(paths.map(\.path), step: step)
         }
         // The filesystem being changed: existing parent directories keep their metadata.
-        let destRoot = inputs.isEmpty ? nil : try await snapshots.directory(for: inputs[0], report: report)
+        var destRoot: String?
+        if let base = chains.base { destRoot = try await snapshots.directory(for: base, report: report) }
         let reference = destRoot.map(RootedDirectory.init)
         let owner: (uid: uid_t, gid: gid_t)? = try copy.chown.map { try Self.parseOwner($0, rootfs: destRoot) }
             ?? (copy.from == .context ? (0, 0) : nil)
@@ -256,15 +262,15 @@ public struct Worker: VertexExecutor {
     }
 
     /// Writes a layer through `write` (gzip, digests while writing) into the store; nil when it
-    /// holds nothing (an empty tar: the step changed nothing).
-    private func commitLayer(_ write: @escaping @Sendable (TarWriter) throws -> Void) async throws -> CachedLayer? {
+    /// holds nothing (an empty tar: the step changed nothing) unless `keepEmpty`.
+    private func commitLayer(keepEmpty: Bool = false, _ write: @escaping @Sendable (TarWriter) throws -> Void) async throws -> CachedLayer? {
         let ingest = store.newIngestPath()
         let blob: LayerBlob = try await BlockingIO.run {
             let writer = try LayerWriter(path: ingest, compression: .gzipDefault)
             try write(writer.tar)
             return try writer.finish()
         }
-        guard blob.uncompressedSize > 1024 else {
+        guard keepEmpty || blob.uncompressedSize > 1024 else {
             unlink(ingest)
             return nil
         }

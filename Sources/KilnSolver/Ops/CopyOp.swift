@@ -12,6 +12,9 @@ public struct CopyOp: Sendable {
     public let sources: [CopySource]
     /// The files its URL sources downloaded to, by URL.
     public let downloads: [String: RemoteFile]
+    /// Whether the stage has a filesystem under this step (not `FROM scratch` before any
+    /// change): then the first input is that filesystem and a stage or image source the second.
+    public let onBase: Bool
 
     struct KeyDefinition: Encodable {
         var type = "kiln.file.copy.v0"
@@ -47,7 +50,7 @@ public struct CopyOp: Sendable {
         if let from { vertices.append(from) }
         let downloads = g.remoteFiles.filter { copy.sources.contains($0.key) }
         let key = try CacheKey(base: try g.stepDigest(definition(copy, platform: stage.platform)), inputs: inputs)
-        return g.add(name: name, op: .copy(CopyOp(copy: copy, sources: sources, downloads: downloads)), inputs: vertices, key: key)
+        return g.add(name: name, op: .copy(CopyOp(copy: copy, sources: sources, downloads: downloads, onBase: state != nil)), inputs: vertices, key: key)
     }
 
     /// The key input for the sources, the vertex they come from (nil for the context), and the

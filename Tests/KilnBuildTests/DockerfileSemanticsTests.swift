@@ -1,0 +1,48 @@
+import Foundation
+import KilnBuild
+import KilnOCI
+import KilnSystem
+import KilnTestSupport
+import Testing
+
+/// Dockerfile semantics as BuildKit defines them, checked on the files a real build exports:
+/// scratch stages, COPY resolution, ONBUILD and the rest of what the conformance corpus covers.
+@Suite struct DockerfileSemanticsTests {
+    /// A registry with the busybox base, a context directory and a fresh root per build.
+    struct Rig {
+        let registry: TestRegistry
+        let dir: TemporaryDirectory
+        let base: String
+
+        static func make() async throws -> Rig {
+            let registry = try await TestRegistry()
+            let dir = try TemporaryDirectory()
+            try FileManager.default.createDirectory(atPath: dir.file("ctx"), withIntermediateDirectories: true)
+            let base = try await withTestClient { try await TestImage.busybox(host: registry.host, client: $0, scratch: dir.path) }
+            return Rig(registry: registry, dir: dir, base: base)
+        }
+
+        /// Builds `dockerfile` (with `BASE` set) and exports it to a fresh directory; returns it.
+        func export(_ dockerfile: String, buildArgs: [String: String] = [:]) async throws -> String {
+            let out = dir.file("out-" + UUID().uuidString)
+            _ = try await TestBuild.run(dockerfile, context: dir.file("ctx"), root: dir.file("root-" + UUID().uuidString),
+                                        buildArgs: buildArgs.merging(["BASE": base]) { a, _ in a }) {
+                $0.outputs = [.local(dest: out)]
+            }
+            return out
+        }
+    }
+
+    @Test func copyFromAStageIntoScratchHoldsOnlyWhatWasCopied() async throws {
+        let rig = try await Rig.make()
+        let out = try await rig.export("""
+            ARG BASE
+            FROM ${BASE} AS build
+            RUN echo -n hi > /out
+            FROM scratch
+            COPY --from=build /out .
+            """)
+        #expect(try HostFiles.list(out) == ["out"])
+        #expect(try String(contentsOfFile: out + "/out", encoding: .utf8) == "hi")
+    }
+}
