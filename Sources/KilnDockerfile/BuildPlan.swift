@@ -163,6 +163,8 @@ public struct CopyStep: Sendable {
     public var checksum: Digest? = nil
     /// `ADD --unpack`: whether archives are extracted (default: local ones yes, URLs no).
     public var unpack: Bool? = nil
+    /// `--parents`: each source keeps its path (below a `/./` pivot, if any) under the destination.
+    public var parents = false
 
     /// Whether `source` is a URL (ADD downloads it) rather than a path.
     public static func isURL(_ source: String) -> Bool {

@@ -42,15 +42,17 @@ extension BuildPlanner {
         let platform = stage.platform ?? options.platform
         let inputs = StageInputs(stage: stage, raw: raw, words: words, globals: globals, platform: platform, imageConfig: imageConfig)
         var state = try await startingState(of: stage, raw: raw, planned: planned, platform: platform, imageConfig: imageConfig)
-        let total = 1 + stage.body.filter { Self.vertexKeywords.contains($0.keyword) }.count
+        // FROM counts as a step unless it is scratch (nothing to pull), as BuildKit numbers them.
+        let fromCounts = stage.image.lowercased() != "scratch"
+        let total = (fromCounts ? 1 : 0) + stage.body.filter { Self.vertexKeywords.contains($0.keyword) }.count
         let display = stage.name ?? "stage-\(stage.index)"
-        var number = 1
+        var number = fromCounts ? 1 : 0
         var steps: [PlannedStep] = []
         for ins in stage.body {
             var name: String?
             if Self.vertexKeywords.contains(ins.keyword) {
                 number += 1
-                name = "[\(display) \(number)/\(total)] \(ins.original)"
+                name = "[\(display) \(number)/\(total)] \(displayed(ins, scope: state.scope, words: words))"
             }
             let kind = try await step(ins, state: &state, inputs: inputs, used: &used)
             steps.append(PlannedStep(instruction: ins, vertexName: name, kind: kind, user: state.user))
@@ -58,6 +60,22 @@ extension BuildPlanner {
         return PlannedStage(index: stage.index, name: stage.name, base: state.base, platform: platform,
                             fromName: "[\(display) 1/\(total)] FROM \(stage.image)", steps: steps, env: state.scope.env,
                             line: stage.from.line, workdir: state.workdir, user: state.user, shell: state.shell)
+    }
+
+    /// An instruction's arguments as its step's name shows them: the stage's ENV substituted,
+    /// secrets passed as environment (`--mount=type=secret,env=X`) masked as `****`.
+    private func displayed(_ ins: Instruction, scope: Scope, words: ShellWords) -> String {
+        var masked = Set<String>()
+        for raw in ins.flagValues("mount") {
+            let fields = raw.split(separator: ",").map { $0.lowercased() }
+            guard fields.contains("type=secret") else { continue }
+            for f in raw.split(separator: ",") where f.lowercased().hasPrefix("env=") { masked.insert(String(f.dropFirst(4))) }
+        }
+        // The keyword upper-cased, as BuildKit names steps.
+        let text = ins.keyword + ins.original.dropFirst(ins.keyword.count)
+        return words.display(text) { name in
+            masked.contains(name) ? "****" : scope.env.last(where: { $0.0 == name })?.1
+        }
     }
 
     /// What a stage starts from: scratch, an earlier stage's end state, or a base image's config
@@ -160,6 +178,12 @@ extension BuildPlanner {
         guard !ins.arguments.isEmpty else { throw error(ins.line, "RUN requires at least one argument") }
         let words = inputs.words
         let command: CommandForm = ins.json.map(CommandForm.exec) ?? .shell(ins.arguments)
+        for raw in ins.flagValues("mount") {
+            for field in raw.split(separator: ",") where field.lowercased().hasPrefix("from=") {
+                try refuseExpansion(String(field.dropFirst(5)), words: words, line: ins.line,
+                                    "RUN --mount from= does not support variable expansion; define a stage for it instead")
+            }
+        }
         let mounts = try ins.flagValues("mount").map { m throws(DockerfileError) in try expand(m, words: words, line: ins.line, lookup) }
         let network = try ins.flag("network").map { n throws(DockerfileError) in try expand(n, words: words, line: ins.line, lookup) }
             ?? options.defaultNetwork
@@ -274,6 +298,8 @@ extension BuildPlanner {
         var from = CopyFrom.context
         if let f = ins.flag("from") {
             guard ins.keyword == "COPY" else { throw error(ins.line, "ADD does not support --from") }
+            try refuseExpansion(f, words: words, line: ins.line,
+                                "variable expansion is not supported for --from; define a new stage with FROM using a global ARG instead")
             let v = try expand(f, words: words, line: ins.line, lookup)
             if let i = stageIndex(v, before: stage.index, in: raw) {
                 from = .stage(i)
@@ -301,6 +327,7 @@ extension BuildPlanner {
         }
         var step = CopyStep(isAdd: ins.keyword == "ADD", sources: args, heredocs: heredocs, destination: dest, from: from,
                             chown: chown, chmod: chmod, link: link, exclude: exclude, workdir: "/")
+        step.parents = ins.flags.contains { $0.name == "parents" && ($0.value == nil || $0.value == "true") }
         let gitSource = args.first { $0.hasPrefix("git@") || $0.hasPrefix("git://") || (CopyStep.isURL($0) && $0.hasSuffix(".git")) }
         if let s = gitSource ?? (ins.hasFlag("keep-git-dir") ? "--keep-git-dir" : nil) {
             throw error(ins.line, "\(ins.keyword) \(s): git sources are not supported")
@@ -357,6 +384,12 @@ extension BuildPlanner {
             }
         }
         return (low...high).map { "\($0)/\(proto)" }
+    }
+
+    /// Throws `message` when `text` holds anything the lexer would expand (`$X`, quotes, escapes).
+    func refuseExpansion(_ text: String, words: ShellWords, line: Int, _ message: String) throws(DockerfileError) {
+        let unchanged = (try? words.expand(text) { _ in nil }) == text
+        guard unchanged else { throw error(line, message + " (\(text))") }
     }
 
     /// Whether `text` is an IPv4 or IPv6 address.

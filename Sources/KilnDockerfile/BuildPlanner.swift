@@ -137,7 +137,7 @@ public struct BuildPlanner: Sendable {
         let targetIndex: Int
         if let t = options.target {
             guard let i = raw.firstIndex(where: { $0.name == t.lowercased() }) else {
-                throw error(0, "target stage \"\(t)\" could not be found")
+                throw error(0, "target stage \"\(t)\" could not be found" + Suggestion.didYouMean(t, among: raw.compactMap(\.name)))
             }
             targetIndex = i
         } else {
@@ -165,7 +165,7 @@ public struct BuildPlanner: Sendable {
         let allowed = Self.allowedFlags[ins.keyword] ?? []
         if ins.keyword == "ADD", ins.hasFlag("from") { throw error(ins.line, "ADD does not support --from") }
         for f in ins.flags where !allowed.contains(f.name) {
-            throw error(ins.line, "\(ins.keyword): unknown flag --\(f.name)")
+            throw error(ins.line, "\(ins.keyword): unknown flag --\(f.name)" + Suggestion.didYouMean(f.name, among: allowed.sorted()))
         }
     }
 

@@ -96,7 +96,8 @@ public struct DockerfileParser: Sendable {
         let keywordPart = trimmed.prefix(while: { $0 != " " && $0 != "\t" })
         let keyword = keywordPart.uppercased()
         guard Self.keywords.contains(keyword) else {
-            throw DockerfileError(file: fileName, line: line, "unknown instruction: \(keywordPart)")
+            throw DockerfileError(file: fileName, line: line,
+                                  "unknown instruction: \(keywordPart)" + Suggestion.didYouMean(String(keywordPart), among: Self.keywords))
         }
         var rest = String(trimmed.dropFirst(keywordPart.count).drop(while: { $0 == " " || $0 == "\t" }))
         while rest.hasSuffix(" ") || rest.hasSuffix("\t") { rest.removeLast() }

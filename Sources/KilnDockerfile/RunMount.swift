@@ -36,6 +36,14 @@ public struct RunMount: Sendable, Equatable {
     public var required: Bool
     /// tmpfs size in bytes.
     public var size: Int64?
+    /// For secrets: the environment variable that also (or, without a target, only) gets it.
+    public var env: String?
+    /// Whether the target was written (a secret with only `env=` mounts no file).
+    public var targetGiven = true
+
+    /// The keys a mount spec may use.
+    static let knownKeys: Set<String> = ["type", "target", "dst", "destination", "source", "src", "from", "id", "sharing",
+                                         "readonly", "ro", "rw", "readwrite", "required", "size", "uid", "gid", "mode", "env"]
 
     /// Parses `type=cache,target=/root/.cache,sharing=locked` and the like.
     public static func parse(_ spec: String, line: Int, file: String = "Dockerfile") throws(DockerfileError) -> RunMount {
@@ -46,6 +54,9 @@ public struct RunMount: Sendable, Equatable {
             if kv.count == 2 { fields[kv[0].lowercased()] = kv[1] } else { flags.insert(kv[0].lowercased()) }
         }
         func err(_ m: String) -> DockerfileError { DockerfileError(file: file, line: line, "RUN --mount=\(spec): \(m)") }
+        for key in fields.keys.sorted() + flags.sorted() where !knownKeys.contains(key) {
+            throw err("unexpected key '\(key)'" + Suggestion.didYouMean(key, among: knownKeys.sorted()))
+        }
         let kind = Kind(rawValue: fields["type"] ?? "bind")
         guard let kind else { throw err("unsupported type '\(fields["type"] ?? "")' (use cache, bind, tmpfs or secret)") }
         var target = fields["target"] ?? fields["dst"] ?? fields["destination"]
@@ -73,9 +84,12 @@ public struct RunMount: Sendable, Equatable {
             guard let n = Int64(mult == 1 ? s : String(s.dropLast())) else { throw err("size=\(s) is not a size") }
             size = n * mult
         }
-        return RunMount(
+        var mount = RunMount(
             kind: kind, target: target.hasPrefix("/") ? target : "/" + target, id: fields["id"], source: fields["source"] ?? fields["src"],
             from: fields["from"], sharing: sharing, readOnly: kind == .bind ? !rw : ro, uid: try number("uid"), gid: try number("gid"),
             mode: try octal("mode"), required: flags.contains("required") || fields["required"] == "true", size: size)
+        mount.env = fields["env"]
+        mount.targetGiven = fields["target"] ?? fields["dst"] ?? fields["destination"] != nil
+        return mount
     }
 }

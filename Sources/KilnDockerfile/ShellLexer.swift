@@ -6,6 +6,10 @@ struct ShellLexer {
     let lookup: (String) -> String?
     /// Whether quotes group (off for heredoc bodies, where they are ordinary characters).
     var processQuotes = true
+    /// Keep quote characters in the result (for display).
+    var rawQuotes = false
+    /// Leave unset variables as written instead of expanding them to nothing (for display).
+    var keepUnset = false
 
     init(text: String, escape: Character, lookup: @escaping (String) -> String?) {
         chars = Array(text)
@@ -69,9 +73,9 @@ struct ShellLexer {
 
     private mutating func singleQuoted() throws(ShellWordError) -> String {
         at += 1
-        var out = ""
+        var out = rawQuotes ? "'" : ""
         while let c = next() {
-            if c == "'" { return out }
+            if c == "'" { return rawQuotes ? out + "'" : out }
             out.append(c)
         }
         throw ShellWordError(message: "unexpected end of statement while looking for matching single-quote")
@@ -80,12 +84,12 @@ struct ShellLexer {
     /// Inside double quotes only `$` expands, and the escape escapes only `"`, `$` and itself.
     private mutating func doubleQuoted() throws(ShellWordError) -> String {
         at += 1
-        var out = ""
+        var out = rawQuotes ? "\"" : ""
         while let c = peek {
             switch c {
             case "\"":
                 at += 1
-                return out
+                return rawQuotes ? out + "\"" : out
             case "$":
                 out += try dollar()
             default:
@@ -105,7 +109,8 @@ struct ShellLexer {
         at += 1
         guard peek == "{" else {
             let name = self.name()
-            return name.isEmpty ? "$" : lookup(name) ?? ""
+            if name.isEmpty { return "$" }
+            return lookup(name) ?? (keepUnset ? "$" + name : "")
         }
         at += 1
         guard let first = peek else { throw ShellWordError(message: "syntax error: missing '}'") }
@@ -113,7 +118,7 @@ struct ShellLexer {
         let name = self.name()
         guard let op = next() else { throw ShellWordError(message: "syntax error: missing '}'") }
         switch op {
-        case "}": return lookup(name) ?? ""
+        case "}": return lookup(name) ?? (keepUnset ? "${\(name)}" : "")
         case ":":
             guard let modifier = next() else { throw ShellWordError(message: "syntax error: missing '}'") }
             guard "-+?".contains(modifier) else { throw ShellWordError(message: "unsupported modifier (:\(modifier)) in substitution") }
@@ -132,6 +137,7 @@ struct ShellLexer {
         let isPattern = modifier == "#" || modifier == "%"
         let word = try braced { (lexer: inout ShellLexer) throws(ShellWordError) in try lexer.scan(until: "}", rawEscapes: isPattern).text }
         let value = lookup(name)
+        if keepUnset, value == nil { return "${\(name)\(emptyIsUnset ? ":" : "")\(modifier)\(word)}" }
         let absent = value == nil || (emptyIsUnset && value == "")
         switch modifier {
         case "-": return absent ? word : value ?? ""
@@ -158,7 +164,8 @@ struct ShellLexer {
             try lexer.scan(until: "/", rawEscapes: true).text
         }
         let replacement = try braced { (lexer: inout ShellLexer) throws(ShellWordError) in try lexer.scan(until: "}", rawEscapes: true).text }
-        return try ShellPattern(pattern).replacing(in: lookup(name) ?? "", with: replacement, all: all)
+        guard let value = lookup(name) else { return keepUnset ? "${\(name)/\(all ? "/" : "")\(pattern)/\(replacement)}" : "" }
+        return try ShellPattern(pattern).replacing(in: value, with: replacement, all: all)
     }
 
     /// Runs a nested scan, turning "ran out of text" into the `${…}` syntax error.

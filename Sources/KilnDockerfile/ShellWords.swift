@@ -56,10 +56,20 @@ public struct ShellWords: Sendable {
         try lex(text, lookup, quotes: false).text
     }
 
-    private func lex(_ text: String, _ lookup: (String) -> String?, quotes: Bool = true) throws(ShellWordError) -> (text: String, words: [String]) {
+    /// `text` as a step's name shows it (BuildKit's display form): variables that are set
+    /// substituted, unset ones, quotes and escapes kept as written; the text itself if it
+    /// cannot be expanded.
+    public func display(_ text: String, _ lookup: (String) -> String?) -> String {
+        (try? lex(text, lookup, display: true).text) ?? text
+    }
+
+    private func lex(_ text: String, _ lookup: (String) -> String?, quotes: Bool = true,
+                     display: Bool = false) throws(ShellWordError) -> (text: String, words: [String]) {
         try withoutActuallyEscaping(lookup) { (lookup) throws(ShellWordError) in
             var lexer = ShellLexer(text: text, escape: escape, lookup: lookup)
             lexer.processQuotes = quotes
+            lexer.rawQuotes = display
+            lexer.keepUnset = display
             return try lexer.run()
         }
     }

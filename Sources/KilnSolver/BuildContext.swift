@@ -25,8 +25,10 @@ public struct BuildContext: Sendable {
     }
 
     /// COPY/ADD `sources`, wildcards expanded and symlinks resolved inside the context.
-    public func resolve(_ sources: [String], step: String) throws(GraphError) -> [CopySource] {
-        try SourceResolver(root: directory, ignore: ignore).resolve(sources, step: step)
+    /// With `parents`, each keeps its path (see ``SourceResolver/resolveParents(_:step:)``).
+    public func resolve(_ sources: [String], parents: Bool = false, step: String) throws(GraphError) -> [CopySource] {
+        let resolver = SourceResolver(root: directory, ignore: ignore)
+        return parents ? try resolver.resolveParents(sources, step: step) : try resolver.resolve(sources, step: step)
     }
 
     /// What a copy of these sources leaves out: ignored files and `exclude` patterns.

@@ -57,6 +57,57 @@ public struct SourceResolver: Sendable {
 
     static func isPattern(_ path: String) -> Bool { path.contains { "*?[".contains($0) } }
 
+    /// Resolves `--parents` sources: each keeps its path below the first `/./` (or its whole
+    /// path) as its name; the part before the pivot and the part after may hold wildcards and
+    /// `**` (any number of directories). A wildcard matching nothing is no error.
+    public func resolveParents(_ sources: [String], step: String) throws(GraphError) -> [CopySource] {
+        var out: [CopySource] = []
+        for raw in sources {
+            let (pivot, rest) = Self.splitPivot(raw)
+            let pivots = Self.isPattern(pivot) ? try match(FSPath.components(pivot)[...], under: "").filter(root.isDirectory) : [pivot]
+            for base in pivots {
+                let relative = Self.isPattern(rest) ? try match(FSPath.components(rest)[...], under: base)
+                    : [base.isEmpty ? rest : rest.isEmpty ? base : base + "/" + rest]
+                for path in relative {
+                    let name = base.isEmpty ? path : String(path.dropFirst(base.count + 1))
+                    var source = try resolveOne(path, written: raw, step: step)
+                    source.name = name
+                    out.append(source)
+                }
+            }
+        }
+        return out
+    }
+
+    /// `a/b/./c/d` → (`a/b`, `c/d`); no pivot → (`""`, the whole path), both cleaned.
+    static func splitPivot(_ raw: String) -> (String, String) {
+        let path = raw.hasPrefix("./") ? String(raw.dropFirst(2)) : raw
+        guard let r = path.range(of: "/./") else { return ("", DockerIgnore.clean(path)) }
+        return (DockerIgnore.clean(String(path[..<r.lowerBound])), DockerIgnore.clean(String(path[r.upperBound...])))
+    }
+
+    /// Paths under `base` matching `parts` component by component; `**` matches any number of
+    /// directories (none too).
+    private func match(_ parts: ArraySlice<String>, under base: String) throws(GraphError) -> [String] {
+        guard let part = parts.first else { return root.lstat(base) == nil ? [] : [base] }
+        let rest = parts.dropFirst()
+        func child(_ name: String) -> String { base.isEmpty ? name : base + "/" + name }
+        if part == "**" {
+            var out = try match(rest, under: base)
+            for name in listing(base) where root.isDirectory(child(name)) && !ignore.excludes(child(name)) {
+                out += try match(parts, under: child(name))
+            }
+            return Array(Set(out)).sorted()
+        }
+        let names = Self.isPattern(part) ? listing(base).filter { DockerIgnore.glob(Array(part), Array($0)) } : [part]
+        var out: [String] = []
+        for name in names where !ignore.excludes(child(name)) {
+            if !rest.isEmpty && !root.isDirectory(child(name)) { continue }
+            out += try match(rest, under: child(name))
+        }
+        return out
+    }
+
     private func resolveOne(_ clean: String, written: String, step: String) throws(GraphError) -> CopySource {
         guard clean.isEmpty || !ignore.excludes(clean) else {
             throw GraphError(description: "\(step): \(written): not found")

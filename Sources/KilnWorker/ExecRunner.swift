@@ -65,7 +65,8 @@ struct ExecRunner {
     /// it fails.
     func execute() async throws -> Before {
         let merged = root.rootfs
-        let bundle = root.work + "/bundle"
+        // With secrets in the environment, the runtime spec holding them stays off the disk.
+        let bundle = mounts.secretEnv.isEmpty ? root.work + "/bundle" : try mounts.privateDirectory(bytes: 1 << 20, purpose: "runtime spec")
         try FileManager.default.createDirectory(atPath: bundle, withIntermediateDirectories: true)
         let rooted = RootedDirectory(merged)
         let before = recordBefore()
@@ -75,6 +76,10 @@ struct ExecRunner {
 
         var env = run.env.map { "\($0.0)=\($0.1)" }
         for (k, v) in run.buildArgs where !run.env.contains(where: { $0.0 == k }) { env.append("\(k)=\(v)") }
+        for (k, v) in mounts.secretEnv {
+            env.removeAll { $0.hasPrefix(k + "=") }
+            env.append("\(k)=\(v)")
+        }
         for (k, v) in run.proxyEnv where !env.contains(where: { $0.hasPrefix(k + "=") }) { env.append("\(k)=\(v)") }
         if !env.contains(where: { $0.hasPrefix("PATH=") }) { env.append("PATH=" + PlannedStage.defaultPath) }
         if !env.contains(where: { $0.hasPrefix("HOME=") }) { env.append("HOME=\(user.home)") }

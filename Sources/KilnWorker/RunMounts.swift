@@ -33,6 +33,8 @@ final class PreparedMounts: @unchecked Sendable {
     // Owned by one RUN; created, used and released by that RUN only.
     private(set) var specMounts: [[String: JSONValue]] = []
     private(set) var targets: [String] = []
+    /// Secrets asked for as environment variables (`env=`), name and value.
+    private(set) var secretEnv: [(String, String)] = []
     private var lockFDs: [Int32] = []
     private var temporaries: [String] = []
     private var tmpfsMounts: [String] = []
@@ -137,22 +139,18 @@ final class PreparedMounts: @unchecked Sendable {
         specMounts.append(RuntimeSpec.mount(m.target, type: "bind", source: source, options: ["rbind", m.readOnly ? "ro" : "rw"]))
     }
 
-    /// The secret on a tmpfs of this step's own, with the asked owner and mode; false when it
-    /// is not given and not required.
+    /// The secret on a tmpfs of this step's own, with the asked owner and mode, and in the
+    /// environment variable `env=` names; false when no file is mounted (not given and not
+    /// required, or only `env=` without a target).
     private func secret(_ m: RunMount, secrets: BuildSecrets) throws -> Bool {
         let id = m.id ?? FSPath.base(m.target)
         guard let value = secrets.values[id] else {
             if m.required { throw WorkerError("secret \(id) is required but was not given (kiln build --secret id=\(id),src=FILE)") }
             return false
         }
-        let dir = store.newScratchPath("secret")
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        temporaries.append(dir)
-        let size = max(4096, (value.count + 4095) / 4096 * 4096)
-        guard mount("tmpfs", dir, "tmpfs", UInt(MS_NOSUID | MS_NODEV | MS_NOEXEC), "mode=0700,size=\(size)") == 0 else {
-            throw WorkerError("secret \(id): cannot mount a tmpfs for it: \(errnoText(errno))")
-        }
-        tmpfsMounts.append(dir)
+        if let name = m.env { secretEnv.append((name, String(decoding: value, as: UTF8.self))) }
+        guard m.env == nil || m.targetGiven else { return false }
+        let dir = try privateDirectory(bytes: value.count, purpose: "secret \(id)")
         let file = dir + "/" + Digest.of(Data(id.utf8)).encoded.prefix(16)
         let fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o400)
         guard fd >= 0 else { throw WorkerError("secret \(id): \(errnoText(errno))") }
@@ -163,6 +161,20 @@ final class PreparedMounts: @unchecked Sendable {
         _ = chmod(file, mode_t(m.mode ?? 0o400))
         specMounts.append(RuntimeSpec.mount(m.target, type: "bind", source: file, options: ["rbind", "ro"]))
         return true
+    }
+
+    /// A fresh directory on a tmpfs of its own (mode 0700, room for `bytes`), unmounted and
+    /// removed by ``release()``: what is written there never reaches a disk.
+    func privateDirectory(bytes: Int, purpose: String) throws -> String {
+        let dir = store.newScratchPath("secret")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        temporaries.append(dir)
+        let size = max(4096, (bytes + 4095) / 4096 * 4096)
+        guard mount("tmpfs", dir, "tmpfs", UInt(MS_NOSUID | MS_NODEV | MS_NOEXEC), "mode=0700,size=\(size)") == 0 else {
+            throw WorkerError("\(purpose): cannot mount a tmpfs for it: \(errnoText(errno))")
+        }
+        tmpfsMounts.append(dir)
+        return dir
     }
 
     /// Releases cache locks, unmounts secret tmpfs mounts and removes temporary copies.

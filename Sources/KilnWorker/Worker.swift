@@ -169,7 +169,9 @@ public struct Worker: VertexExecutor {
             sources = paths
         case .stage, .image:
             sourceRoot = try await snapshots.directory(for: chains.from ?? [], report: report)
-            sources = try SourceResolver(root: sourceRoot).resolve(paths.map(\.path), step: step)
+            let resolver = SourceResolver(root: sourceRoot)
+            sources = copy.parents ? try resolver.resolveParents(copy.sources, step: step)
+                : try resolver.resolve(paths.map(\.path), step: step)
         }
         // The filesystem being changed: existing parent directories keep their metadata.
         var destRoot: String?
@@ -183,7 +185,9 @@ public struct Worker: VertexExecutor {
             guard let f = remote[u] else { throw WorkerError("\(u) was not downloaded") }
             return (store.path(for: f.digest), f)
         }
-        let dest = try Self.destination(copy, sourceCount: sources.count + urls.count + copy.heredocs.count, reference: reference)
+        var destination = try Self.destination(copy, sourceCount: sources.count + urls.count + copy.heredocs.count, reference: reference)
+        if copy.parents { destination.isDirectory = true }
+        let dest = destination
         let into: @Sendable (String) -> String = { name in dest.isDirectory ? FSPath.join(dest.path, name) : dest.path }
         let (chmodMode, isAdd, unpack, heredocs) = (copy.chmod, copy.isAdd, copy.unpack, copy.heredocs)
         return try await layer { staging in
@@ -201,7 +205,13 @@ public struct Worker: VertexExecutor {
                     try Self.extract(full, into: dest.path, staging: staging, copier: c)
                     continue
                 }
-                try c.copy(source.path, to: isDir ? dest.path : into(source.name))
+                try c.copy(source.path, to: copy.parents ? FSPath.join(dest.path, source.name) : isDir ? dest.path : into(source.name))
+            }
+            if copy.parents, sources.isEmpty {
+                // Nothing matched: the destination is still made, as BuildKit makes it.
+                let c = copier(chmod: nil)
+                try c.makeParents(of: FSPath.under(staging, dest.path) + "/.")
+                c.settleParents()
             }
             for (blob, file) in downloads {
                 // A download is one file (mode 0600 unless --chmod), extracted only with --unpack.

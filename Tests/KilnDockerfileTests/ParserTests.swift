@@ -94,7 +94,7 @@ import Testing
     }
 
     @Test func errorsNameTheLine() {
-        #expect(throws: DockerfileError(line: 3, "unknown instruction: FORM")) { try parse("FROM a\n\nFORM b") }
+        #expect(throws: DockerfileError(line: 3, "unknown instruction: FORM (did you mean FROM?)")) { try parse("FROM a\n\nFORM b") }
         #expect(throws: DockerfileError(line: 2, "RUN: heredoc 'EOF' is not terminated")) { try parse("FROM a\nRUN <<EOF\necho\n") }
         #expect(throws: DockerfileError.self) { try parse("# escape=x\nFROM a") }
         do {

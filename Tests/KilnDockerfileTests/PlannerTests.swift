@@ -215,3 +215,24 @@ import Testing
         #expect(!p.warnings.contains { $0.contains("USED is") && !$0.contains("UNUSED") })
     }
 }
+
+/// "Did you mean …?" in errors for mistyped instructions, flags, mount keys and targets.
+@Suite struct SuggestionTests {
+    func failure(_ dockerfile: String, target: String? = nil) async -> String {
+        do {
+            let parsed = try DockerfileParser().parse(dockerfile)
+            _ = try await BuildPlanner(options: PlanOptions(target: target)).plan(parsed) { _, _ in nil }
+            return ""
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    @Test func typosNameTheWordMeant() async {
+        #expect(await failure("FROM scratch\nFNTRYPOINT [\"a\"]").contains("did you mean ENTRYPOINT?"))
+        #expect(await failure("FROM scratch\nRUN --mont=type=tmpfs,target=/t true").contains("did you mean mount?"))
+        #expect(await failure("FROM scratch\nRUN --mount=typ=tmpfs,target=/t true").contains("did you mean type?"))
+        #expect(await failure("FROM scratch AS build\nFROM scratch", target: "bulid").contains("did you mean build?"))
+        #expect(!(await failure("FROM scratch\nXYZZY a").contains("did you mean")))
+    }
+}

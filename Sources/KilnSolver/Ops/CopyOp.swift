@@ -29,6 +29,8 @@ public struct CopyOp: Sendable {
         var platform: String
         /// Left out when unset, so keys of steps without it do not change.
         var unpack: Bool?
+        /// `--parents`: the sources as written (their paths shape the result); left out otherwise.
+        var parents: [String]?
     }
 
     static func definition(_ copy: CopyStep, platform: Platform) -> KeyDefinition {
@@ -36,7 +38,8 @@ public struct CopyOp: Sendable {
             : FSPath.join(copy.workdir, copy.destination) + (copy.destination.hasSuffix("/") ? "/" : "")
         return KeyDefinition(add: copy.isAdd, sources: copy.sources.map(FSPath.base), heredocs: copy.heredocs.map { "\($0.name)\u{0}\($0.content)" },
                              destination: dest, chown: copy.chown ?? "", chmod: copy.chmod.map { String($0, radix: 8) } ?? "",
-                             link: copy.link, exclude: copy.exclude, platform: platform.description, unpack: copy.unpack)
+                             link: copy.link, exclude: copy.exclude, platform: platform.description, unpack: copy.unpack,
+                             parents: copy.parents ? copy.sources : nil)
     }
 
     /// Adds the vertex for `copy` on top of `state`: its key links the stage's filesystem and
@@ -64,7 +67,7 @@ public struct CopyOp: Sendable {
             guard !copy.sources.isEmpty else { return (nil, nil, []) }  // heredoc-only COPY
             let local = copy.sources.filter { !CopyStep.isURL($0) }
             let urls = copy.sources.filter(CopyStep.isURL)
-            let sources = local.isEmpty ? [] : try g.context.resolve(local, step: name)
+            let sources = local.isEmpty ? [] : try g.context.resolve(local, parents: copy.parents, step: name)
             var content = local.isEmpty ? try Definition.digest(["no-context"])
                 : try g.context.checksum(sources.map(\.path), exclude: copy.exclude, step: name)
             if !urls.isEmpty {
