@@ -238,7 +238,7 @@ extension BuildPlanner {
         case "HEALTHCHECK":
             return .healthcheck(try healthcheck(ins))
         case "ONBUILD":
-            let trigger = ins.arguments.trimmingCharacters(in: .whitespaces)
+            let trigger = Self.triggerText(ins)
             let first = trigger.prefix(while: { $0 != " " }).uppercased()
             guard !trigger.isEmpty else { throw error(ins.line, "ONBUILD requires at least one argument") }
             guard !["ONBUILD", "FROM", "MAINTAINER"].contains(first) else {

@@ -147,6 +147,7 @@ public struct BuildPlanner: Sendable {
         var stack = [targetIndex]
         while let i = stack.popLast() {
             guard needed.insert(i).inserted else { continue }
+            raw[i].body = try await triggers(of: raw[i], in: raw, escape: parsed.escape, imageConfig: imageConfig) + raw[i].body
             stack.append(contentsOf: try dependencies(of: raw[i], in: raw, words: words, globals: globals))
         }
 

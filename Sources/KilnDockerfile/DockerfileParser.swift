@@ -67,7 +67,9 @@ public struct DockerfileParser: Sendable {
                 logical += piece
             }
             var instruction = try instructionFrom(logical, line: startLine)
-            if Self.heredocKeywords.contains(instruction.keyword) {
+            let triggerKeyword = instruction.arguments.prefix(while: { $0 != " " && $0 != "\t" }).uppercased()
+            if Self.heredocKeywords.contains(instruction.keyword)
+                || (instruction.keyword == "ONBUILD" && Self.heredocKeywords.contains(triggerKeyword)) {
                 let markers = Self.heredocMarkers(in: instruction.arguments)
                 for m in markers {
                     var body: [String] = []

@@ -73,14 +73,23 @@ public struct ImageAssembler {
             if history.filter({ !$0.emptyLayer }).count != img.layers.count {
                 history = img.layers.map { _ in HistoryEntry(created: img.config.created, createdBy: "base image \(ref)") }
             }
-            return (img.config, history, img.layers.count)
+            return (Self.consumingTriggers(img.config), history, img.layers.count)
         case .stage(let i):
             // A parent with no filesystem step (scratch and metadata only) still has a config.
             guard let parent = plan.stage(index: i) else { throw ExportError("stage \(i) was not planned") }
             let count = layerCounts[parent.index] ?? 0
             let config = try self.config(for: parent, chain: Array(chain.prefix(count)), graph: graph)
-            return (config, config.history, count)
+            return (Self.consumingTriggers(config), config.history, count)
         }
+    }
+
+    /// A base's config with its ONBUILD triggers gone: the stage built on it ran them.
+    static func consumingTriggers(_ config: ImageConfig) -> ImageConfig {
+        var out = config
+        var rt = out.runtime
+        rt.onBuild = nil
+        out.runtime = rt
+        return out
     }
 
     private func clamp(_ t: Int64) -> Int64 { sourceDateEpoch.map { min($0, t) } ?? t }

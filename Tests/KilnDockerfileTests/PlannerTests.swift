@@ -236,3 +236,35 @@ import Testing
         #expect(!(await failure("FROM scratch\nXYZZY a").contains("did you mean")))
     }
 }
+
+/// ONBUILD triggers run first in the stage built on them, from an image or an earlier stage.
+@Suite struct OnBuildTests {
+    func plan(_ text: String, onBuild: [String] = []) async throws -> BuildPlan {
+        let parsed = try DockerfileParser().parse(text)
+        return try await BuildPlanner().plan(parsed) { _, _ in
+            var c = ImageConfig()
+            var rt = c.runtime
+            rt.onBuild = onBuild
+            c.runtime = rt
+            return c
+        }
+    }
+
+    func runs(_ stage: PlannedStage) -> [String] {
+        stage.steps.compactMap { s -> String? in if case .run(let r) = s.kind, case .shell(let c) = r.command { return c } else { return nil } }
+    }
+
+    @Test func triggersOfAnImageRunBeforeTheStagesOwnSteps() async throws {
+        let p = try await plan("FROM base\nRUN own\n", onBuild: ["RUN first", "RUN <<EOF\nsecond\nEOF"])
+        #expect(runs(p.target) == ["first", "<<EOF", "own"])
+        #expect(p.target.steps[1].instruction.heredocs.first?.content == "second\n")
+        #expect(p.target.steps.map(\.instruction.line) == [1, 1, 2])
+    }
+
+    @Test func triggersOfAnEarlierStageRunInTheStageBuiltOnIt() async throws {
+        let p = try await plan("FROM scratch AS base\nONBUILD RUN <<EOF\nhello\nEOF\nFROM base\nRUN after\n")
+        #expect(runs(p.target) == ["<<EOF", "after"])
+        let base = try #require(p.stage(index: 0))
+        #expect(runs(base).isEmpty)
+    }
+}
