@@ -8,10 +8,12 @@ public enum ContentChecksum {
     /// asked for every path below, relative to `root`; an excluded path does not count.
     public static func digest(root: String, relative: String, excluded: (String) -> Bool = { _ in false }) throws -> Digest {
         let path = relative.isEmpty ? root : root + "/" + relative
-        let info = try FileInfo.lstat(path)
+        let info = try FileInfo.lstat(path, socketsAsFiles: true)
         var hasher = DigestHasher()
         hasher.update(Array(try header(info, path: path).utf8))
         switch info.kind {
+        case .regular where info.isSocket:
+            break
         case .regular:
             let src = try FileSource(path: path, noFollow: true)
             let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)

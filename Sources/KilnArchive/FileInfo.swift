@@ -18,9 +18,12 @@ struct FileInfo {
     var device: UInt64
     var inode: UInt64
     var links: UInt64
+    /// A socket read as an empty regular file (build contexts: as BuildKit sends them).
+    var isSocket = false
     var isWhiteoutDevice: Bool { kind == .characterDevice && rdevMajor == 0 && rdevMinor == 0 }
 
-    static func lstat(_ path: String) throws -> FileInfo {
+    /// The path's metadata; with `socketsAsFiles` a socket is an empty regular file.
+    static func lstat(_ path: String, socketsAsFiles: Bool = false) throws -> FileInfo {
         var st = stat()
         guard Glibc.lstat(path, &st) == 0 else { throw ArchiveError.io(path: path, operation: "lstat", errno: errno) }
         let fmt = st.st_mode & S_IFMT
@@ -32,13 +35,14 @@ struct FileInfo {
         case S_IFCHR: kind = .characterDevice
         case S_IFBLK: kind = .blockDevice
         case S_IFIFO: kind = .fifo
+        case S_IFSOCK where socketsAsFiles: kind = .regular
         default: throw ArchiveError.unsupported("\(path): sockets and other special files cannot go in a layer")
         }
         return FileInfo(
             kind: kind, mode: UInt32(st.st_mode & 0o7777), uid: Int(st.st_uid), gid: Int(st.st_gid),
-            size: kind == .regular ? Int64(st.st_size) : 0, mtime: Int64(st.st_mtim.tv_sec), mtimeNsec: st.st_mtim.tv_nsec,
+            size: kind == .regular && fmt != S_IFSOCK ? Int64(st.st_size) : 0, mtime: Int64(st.st_mtim.tv_sec), mtimeNsec: st.st_mtim.tv_nsec,
             rdevMajor: kiln_major(st.st_rdev), rdevMinor: kiln_minor(st.st_rdev),
-            device: UInt64(st.st_dev), inode: UInt64(st.st_ino), links: UInt64(st.st_nlink))
+            device: UInt64(st.st_dev), inode: UInt64(st.st_ino), links: UInt64(st.st_nlink), isSocket: fmt == S_IFSOCK)
     }
 }
 

@@ -27,6 +27,12 @@ public struct LayerApplier {
     public var preserveOwnership: Bool
     /// What whiteouts do.
     public var whiteouts: Whiteouts
+    /// Every entry's owner instead of the archive's (`ADD --chown`).
+    public var owner: (uid: UInt32, gid: UInt32)?
+    /// Where an entry's parent directory (a path relative to the root) really is: for an
+    /// archive extracted over a filesystem this tree is a change to, its symlinks followed
+    /// there, as if the root were `/`. The result is relative to the root too.
+    public var landing: ((String) throws -> String)?
 
     /// An applier onto `root` (an existing directory).
     public init(root: String, preserveOwnership: Bool = getuid() == 0, whiteouts: Whiteouts = .apply) {
@@ -49,12 +55,13 @@ public struct LayerApplier {
             let components = try Self.sanitize(entry.path)
             if components.isEmpty { continue }  // the root itself
             let name = components[components.count - 1]
-            let parentComponents = Array(components.dropLast())
+            var parentComponents = Array(components.dropLast())
+            if let landing { parentComponents = try Self.sanitize(try landing(parentComponents.joined(separator: "/"))) }
             let parent = try resolve(parentComponents, createMissing: true)
             if try applyWhiteout(entry, name: name, parent: parent, parentComponents: parentComponents, written: written) { continue }
             let target = parent + "/" + name
             try create(entry, at: target, reader: reader)
-            written.insert(components.joined(separator: "/"))
+            written.insert((parentComponents + [name]).joined(separator: "/"))
             if entry.kind == .hardlink { continue }  // shares the target's inode and metadata
             try setMetadata(entry, at: target)
             if entry.kind == .directory { dirTimes.append((target, entry.mtime)) } else {
@@ -143,8 +150,12 @@ public struct LayerApplier {
 
     /// A hard link to a file this layer (or an earlier one) wrote, resolved inside the root.
     private func hardLink(_ entry: TarEntry, at target: String) throws {
-        let linkComponents = try Self.sanitize(entry.linkName)
+        var linkComponents = try Self.sanitize(entry.linkName)
         guard !linkComponents.isEmpty else { throw ArchiveError.unsafeEntry(path: entry.path, reason: "hard link to the root") }
+        if let landing {
+            let name = linkComponents[linkComponents.count - 1]
+            linkComponents = try Self.sanitize(try landing(linkComponents.dropLast().joined(separator: "/"))) + [name]
+        }
         let source = try resolve(Array(linkComponents.dropLast()), createMissing: false) + "/" + linkComponents[linkComponents.count - 1]
         var st = stat()
         guard lstat(source, &st) == 0 else {
@@ -158,7 +169,8 @@ public struct LayerApplier {
 
     private func setMetadata(_ entry: TarEntry, at path: String) throws {
         if preserveOwnership {
-            guard lchown(path, uid_t(entry.uid), gid_t(entry.gid)) == 0 else {
+            let (uid, gid) = owner.map { (uid_t($0.uid), gid_t($0.gid)) } ?? (uid_t(entry.uid), gid_t(entry.gid))
+            guard lchown(path, uid, gid) == 0 else {
                 throw ArchiveError.io(path: path, operation: "lchown", errno: errno)
             }
         }

@@ -63,6 +63,7 @@ public struct BuildSession: Sendable {
         let (plan, images) = try await self.plan(request, warnings: warnings)
         let context = BuildContext(directory: request.context, dockerfileName: request.dockerfileName)
         var builder = GraphBuilder(context: context, sourceDateEpoch: request.sourceDateEpoch)
+        builder.fileName = request.dockerfileName
         builder.remoteFiles = try await RemoteSources(client: client, store: store).fetch(plan) { await warnings.handle($0) }
         return PreparedBuild(request: request, context: context, plan: plan, images: images, graph: try builder.build(plan, images: images))
     }

@@ -151,8 +151,8 @@ public struct CopyStep: Sendable {
     public var from: CopyFrom
     /// `--chown`.
     public var chown: String?
-    /// `--chmod` (octal).
-    public var chmod: UInt32?
+    /// `--chmod`.
+    public var chmod: ChmodSpec?
     /// `--link`.
     public var link: Bool
     /// `--exclude` patterns.

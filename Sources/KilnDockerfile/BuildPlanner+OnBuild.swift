@@ -13,7 +13,7 @@ extension BuildPlanner {
         } else if let parent = stageIndex(stage.image, before: stage.index, in: raw) {
             texts = raw[parent].body.filter { $0.keyword == "ONBUILD" }.map(Self.triggerText)
         } else {
-            texts = try await imageConfig(stage.image, stage.platform ?? options.platform)?.runtime.onBuild ?? []
+            texts = try await config(of: stage.image, stage.platform ?? options.platform, line: stage.from.line, imageConfig)?.runtime.onBuild ?? []
         }
         guard !texts.isEmpty else { return [] }
         let escapeLine = escape == "\\" ? "" : "# escape=\(escape)\n"
@@ -27,6 +27,17 @@ extension BuildPlanner {
             var trigger = ins
             trigger.line = stage.from.line
             return trigger
+        }
+    }
+
+    /// A base image's config; a failure to resolve it names the Dockerfile line that uses it.
+    func config(of ref: String, _ platform: Platform, line: Int, _ imageConfig: ImageConfigLookup) async throws -> ImageConfig? {
+        do {
+            return try await imageConfig(ref, platform)
+        } catch let e as DockerfileError {
+            throw e
+        } catch {
+            throw self.error(line, "\(ref): \(error)")
         }
     }
 

@@ -94,7 +94,7 @@ extension BuildPlanner {
             return state
         }
         state.base = .image(stage.image, platform: stage.platform)
-        if let config = try await imageConfig(stage.image, platform) {
+        if let config = try await config(of: stage.image, platform, line: stage.from.line, imageConfig) {
             let rt = config.runtime
             for e in rt.env ?? [] {
                 let kv = e.split(separator: "=", maxSplits: 1)
@@ -128,7 +128,7 @@ extension BuildPlanner {
             var c = try copyStep(ins, words: words, lookup: lookup, stage: inputs.stage, raw: inputs.raw)
             c.workdir = state.workdir
             // An image named by --from is resolved like a FROM image (its config is not used).
-            if case .image(let ref) = c.from { _ = try await inputs.imageConfig(ref, inputs.platform) }
+            if case .image(let ref) = c.from { _ = try await config(of: ref, inputs.platform, line: ins.line, inputs.imageConfig) }
             return .copy(c)
         case "WORKDIR":
             let path = try expanded(ins.arguments)
@@ -309,10 +309,10 @@ extension BuildPlanner {
                 from = .image(v)
             }
         }
-        var chmod: UInt32?
+        var chmod: ChmodSpec?
         if let c = ins.flag("chmod") {
             let v = try expand(c, words: words, line: ins.line, lookup)
-            guard let m = UInt32(v, radix: 8), m <= 0o7777 else { throw error(ins.line, "\(ins.keyword) --chmod=\(v): invalid octal mode") }
+            guard let m = ChmodSpec(v) else { throw error(ins.line, "\(ins.keyword) --chmod=\(v): invalid mode (octal, or symbolic as go-w or u=rw,g=r)") }
             chmod = m
         }
         let chown = try ins.flag("chown").map { c throws(DockerfileError) in try expand(c, words: words, line: ins.line, lookup) }

@@ -90,7 +90,26 @@ public struct DockerfileParser: Sendable {
             }
             instructions.append(instruction)
         }
+        try checkInOrder(instructions)
         return ParsedDockerfile(directives: directives, escape: escape, instructions: instructions, warnings: warnings)
+    }
+
+    /// The first instruction that is unknown or lacks its arguments, in Dockerfile order (as
+    /// BuildKit reports them, whatever the kind of error).
+    private func checkInOrder(_ instructions: [Instruction]) throws(DockerfileError) {
+        for ins in instructions {
+            guard Self.keywords.contains(ins.keyword) else {
+                throw DockerfileError(file: fileName, line: ins.line,
+                                      "unknown instruction: \(ins.original)" + Suggestion.didYouMean(ins.original, among: Self.keywords))
+            }
+            let words = ins.arguments.split(whereSeparator: { $0 == " " || $0 == "\t" }).count
+            if ["COPY", "ADD"].contains(ins.keyword), ins.heredocs.isEmpty, words < 2, ins.json == nil {
+                throw DockerfileError(file: fileName, line: ins.line, "\(ins.keyword) requires at least two arguments, but only \(words) provided")
+            }
+            if ["RUN", "FROM", "WORKDIR", "USER"].contains(ins.keyword), words == 0 {
+                throw DockerfileError(file: fileName, line: ins.line, "\(ins.keyword) requires at least one argument")
+            }
+        }
     }
 
     private func instructionFrom(_ logical: String, line: Int) throws(DockerfileError) -> Instruction {
@@ -98,8 +117,8 @@ public struct DockerfileParser: Sendable {
         let keywordPart = trimmed.prefix(while: { $0 != " " && $0 != "\t" })
         let keyword = keywordPart.uppercased()
         guard Self.keywords.contains(keyword) else {
-            throw DockerfileError(file: fileName, line: line,
-                                  "unknown instruction: \(keywordPart)" + Suggestion.didYouMean(String(keywordPart), among: Self.keywords))
+            // Reported in order with the other instruction errors (see `checkInOrder`).
+            return Instruction(keyword: keyword, flags: [], arguments: "", json: nil, heredocs: [], line: line, original: String(keywordPart))
         }
         var rest = String(trimmed.dropFirst(keywordPart.count).drop(while: { $0 == " " || $0 == "\t" }))
         while rest.hasSuffix(" ") || rest.hasSuffix("\t") { rest.removeLast() }

@@ -99,7 +99,7 @@ extension RegistryClient {
     }
 
     /// The name a downloaded file takes: `filename=` of `Content-Disposition`, else the URL
-    /// path's last segment (`index.html` for an empty path), never a path.
+    /// path's last segment (`__unnamed__` for an empty path, as BuildKit names it), never a path.
     static func fileName(url: String, disposition: String?) -> String {
         if let d = disposition {
             for part in d.split(separator: ";") {
@@ -111,7 +111,7 @@ extension RegistryClient {
         }
         let path = URL(string: url)?.path ?? ""
         let last = FSPath.base(path)
-        return last.isEmpty ? "index.html" : last
+        return last.isEmpty || last == "/" || last == "." ? "__unnamed__" : last
     }
 
     /// An RFC 7231 date (`Sun, 06 Nov 1994 08:49:37 GMT`) as seconds since the epoch.

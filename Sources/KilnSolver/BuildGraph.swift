@@ -48,6 +48,8 @@ public struct Vertex: Sendable {
     public var key: CacheKey
     /// Other root keys meaning the same result (an image's ChainID key).
     public var alternativeKeys: [CacheKey]
+    /// Where the step is written (`Dockerfile:3`), for errors.
+    public var location: String?
 
     /// Whether the first input is the filesystem this step changes. Not so for a COPY into a
     /// stage that is still empty scratch: its only input is where it copies from.
@@ -123,6 +125,8 @@ public struct GraphBuilder: Sendable {
     public var sourceDateEpoch: Int64?
     /// Files downloaded for `ADD <url>` (see ``RemoteFile``), by URL; their digests key the steps.
     public var remoteFiles: [String: RemoteFile] = [:]
+    /// The Dockerfile's name, for the locations errors name.
+    public var fileName = "Dockerfile"
 
     /// A builder for `context`.
     public init(context: BuildContext, sourceDateEpoch: Int64? = nil) {
@@ -147,12 +151,18 @@ public struct GraphBuilder: Sendable {
             }
             for step in stage.steps {
                 guard let name = step.vertexName else { continue }
-                switch step.kind {
-                case .run(let run): state = try ExecOp.lower(run, name: name, stage: stage, state: state, into: &g)
-                case .workdir(let path): state = try MkdirOp.lower(path: path, user: step.user, name: name, stage: stage, state: state, into: &g)
-                case .copy(let copy): state = try CopyOp.lower(copy, name: name, stage: stage, state: state, into: &g)
-                default: continue
+                let location = "\(fileName):\(step.instruction.line)"
+                do throws(GraphError) {
+                    switch step.kind {
+                    case .run(let run): state = try ExecOp.lower(run, name: name, stage: stage, state: state, into: &g)
+                    case .workdir(let path): state = try MkdirOp.lower(path: path, user: step.user, name: name, stage: stage, state: state, into: &g)
+                    case .copy(let copy): state = try CopyOp.lower(copy, name: name, stage: stage, state: state, into: &g)
+                    default: continue
+                    }
+                } catch {
+                    throw GraphError(description: "\(location): \(error.description)")
                 }
+                if let s = state, g.vertices[s].name == name { g.vertices[s].location = location }
             }
             if let s = state { g.stageResults[stage.index] = s }
         }

@@ -28,8 +28,10 @@ public struct SolveError: Error, Sendable, CustomStringConvertible {
     public var message: String
     /// The underlying failure.
     public var underlying: any Error
-    /// `step: message`.
-    public var description: String { "\(step): \(message)" }
+    /// Where the step is written (`Dockerfile:3`), when known.
+    public var location: String?
+    /// `Dockerfile:N: step: message`.
+    public var description: String { (location.map { "\($0): " } ?? "") + "\(step): \(message)" }
 }
 
 /// Evaluates a ``BuildGraph`` from the target backwards: a vertex whose key is in the local
@@ -162,7 +164,7 @@ public actor Solver {
     private func failed(_ v: Vertex, started: Date, error: any Error) async -> SolveError {
         let message = ErrorText.describe(error)
         await report(.vertex(VertexStatus(digest: v.key.id, name: v.name, started: started, completed: Date(), error: message)))
-        return SolveError(step: v.name, message: message, underlying: error)
+        return SolveError(step: v.name, message: message, underlying: error, location: v.location)
     }
 
     /// The chains of `v`'s inputs, solved in parallel.

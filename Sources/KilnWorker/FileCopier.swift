@@ -1,6 +1,7 @@
 import CKilnSys
 import Foundation
 import KilnArchive
+import KilnDockerfile
 import KilnSystem
 
 /// Builds the staging tree of a COPY: files copied with their content, mode, mtime, symlinks
@@ -11,7 +12,7 @@ final class FileCopier {
     /// Owner to give every copied entry, or nil to keep the source's.
     var owner: (uid: uid_t, gid: gid_t)?
     /// Mode to give every copied entry (`--chmod`).
-    var chmod: UInt32?
+    var chmod: ChmodSpec?
     /// Relative source paths to leave out.
     var excluded: (String) -> Bool
     /// Parent directories created in the staging tree (not copied from the source).
@@ -22,7 +23,7 @@ final class FileCopier {
     /// Owner of directories the change creates (WORKDIR's belong to the USER).
     var parentOwner: (uid: uid_t, gid: gid_t) = (0, 0)
 
-    init(sourceRoot: String, stagingRoot: String, owner: (uid: uid_t, gid: gid_t)?, chmod: UInt32?, reference: RootedDirectory? = nil,
+    init(sourceRoot: String, stagingRoot: String, owner: (uid: uid_t, gid: gid_t)?, chmod: ChmodSpec?, reference: RootedDirectory? = nil,
          excluded: @escaping (String) -> Bool) {
         self.sourceRoot = sourceRoot
         self.stagingRoot = stagingRoot
@@ -88,6 +89,9 @@ final class FileCopier {
             guard symlink(String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self), dst) == 0 else {
                 throw CopyError("symlink \(dst): \(String(cString: strerror(errno)))")
             }
+        case S_IFSOCK:
+            // A socket in the context is copied as an empty file, as BuildKit copies it.
+            try FileSink(path: dst, mode: 0o600).finishWithoutSync()
         default:
             guard mknod(dst, st.st_mode, st.st_rdev) == 0 else { throw CopyError("mknod \(dst): \(String(cString: strerror(errno)))") }
         }
@@ -109,7 +113,8 @@ final class FileCopier {
         let gid = keepOwner ? st.st_gid : (owner?.gid ?? st.st_gid)
         guard lchown(path, uid, gid) == 0 else { throw CopyError("chown \(path): \(String(cString: strerror(errno)))") }
         if !isLink {
-            let mode = keepOwner ? (st.st_mode & 0o7777) : (chmod.map { mode_t($0) } ?? (st.st_mode & 0o7777))
+            let mode = keepOwner ? (st.st_mode & 0o7777)
+                : (chmod.map { mode_t($0.mode(from: UInt32(st.st_mode & 0o7777), isDirectory: (st.st_mode & S_IFMT) == S_IFDIR)) } ?? (st.st_mode & 0o7777))
             chmodPath(path, mode)
         }
         setTimes(path, st)
@@ -136,6 +141,8 @@ final class FileCopier {
             setTimes(parent, st)
         } else {
             _ = lchown(parent, parentOwner.uid, parentOwner.gid)
+            // With an octal --chmod, the directories a copy creates take that mode too (BuildKit).
+            if let octal = chmod?.octal { _ = Glibc.chmod(parent, mode_t(octal)) }
             createdParents.append(parent)
         }
     }

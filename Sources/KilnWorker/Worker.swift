@@ -191,7 +191,7 @@ public struct Worker: VertexExecutor {
         let into: @Sendable (String) -> String = { name in dest.isDirectory ? FSPath.join(dest.path, name) : dest.path }
         let (chmodMode, isAdd, unpack, heredocs) = (copy.chmod, copy.isAdd, copy.unpack, copy.heredocs)
         return try await layer { staging in
-            func copier(chmod: UInt32?, excluded: @escaping (String) -> Bool = { _ in false }) -> FileCopier {
+            func copier(chmod: ChmodSpec?, excluded: @escaping (String) -> Bool = { _ in false }) -> FileCopier {
                 FileCopier(sourceRoot: sourceRoot, stagingRoot: staging, owner: owner, chmod: chmod, reference: reference, excluded: excluded)
             }
             for source in sources {
@@ -202,7 +202,7 @@ public struct Worker: VertexExecutor {
                 guard lstat(full, &st) == 0 else { throw WorkerError("\(source.name): not found") }
                 let isDir = (st.st_mode & S_IFMT) == S_IFDIR
                 if isAdd, unpack ?? true, !isDir, try Self.isArchive(full) {
-                    try Self.extract(full, into: dest.path, staging: staging, copier: c)
+                    try Self.extract(full, into: dest.path, staging: staging, copier: c, reference: reference, owner: copy.chown == nil ? nil : owner)
                     continue
                 }
                 try c.copy(source.path, to: copy.parents ? FSPath.join(dest.path, source.name) : isDir ? dest.path : into(source.name))
@@ -218,11 +218,11 @@ public struct Worker: VertexExecutor {
                 let c = copier(chmod: nil)
                 defer { c.settleParents() }
                 if unpack == true, try Self.isArchive(blob) {
-                    try Self.extract(blob, into: dest.path, staging: staging, copier: c)
+                    try Self.extract(blob, into: dest.path, staging: staging, copier: c, reference: reference, owner: copy.chown == nil ? nil : owner)
                     continue
                 }
                 let target = FSPath.under(staging, into(file.fileName))
-                try Self.placeFile(target, copier: c, mode: chmodMode ?? 0o600, owner: owner) { path in
+                try Self.placeFile(target, copier: c, mode: chmodMode?.mode(from: 0o600, isDirectory: false) ?? 0o600, owner: owner) { path in
                     try? FileManager.default.removeItem(atPath: path)
                     try FileManager.default.copyItem(atPath: blob, toPath: path)
                 }
@@ -231,7 +231,7 @@ public struct Worker: VertexExecutor {
             for h in heredocs {
                 let c = copier(chmod: nil)
                 defer { c.settleParents() }
-                try Self.placeFile(FSPath.under(staging, into(h.name)), copier: c, mode: chmodMode ?? 0o644, owner: owner) { path in
+                try Self.placeFile(FSPath.under(staging, into(h.name)), copier: c, mode: chmodMode?.mode(from: 0o644, isDirectory: false) ?? 0o644, owner: owner) { path in
                     try Data(h.content.utf8).write(to: URL(fileURLWithPath: path))
                 }
             }
@@ -240,10 +240,16 @@ public struct Worker: VertexExecutor {
 
     /// Extracts the archive at `path` into `dest` of the staging tree; missing parents are made
     /// as a copy makes them (settled by `copier`).
-    private static func extract(_ path: String, into dest: String, staging: String, copier: FileCopier) throws {
-        let root = FSPath.under(staging, dest)
-        try copier.makeParents(of: root + "/.")
-        try LayerApplier(root: root).apply(try DetectedCompression.detect(path: path).decompressing(FileSource(path: path)))
+    /// Entries land where the filesystem below leads them (its symlinks followed inside it) and
+    /// belong to `owner` when one is given.
+    private static func extract(_ path: String, into dest: String, staging: String, copier: FileCopier,
+                                reference: RootedDirectory?, owner: (uid: uid_t, gid: gid_t)?) throws {
+        if let owner { copier.parentOwner = owner }
+        try copier.makeParents(of: FSPath.under(staging, dest) + "/.")
+        var applier = LayerApplier(root: staging)
+        applier.owner = owner.map { (UInt32($0.uid), UInt32($0.gid)) }
+        applier.landing = { parent in String(try landing(FSPath.join(dest, parent), in: reference).drop(while: { $0 == "/" })) }
+        try applier.apply(try DetectedCompression.detect(path: path).decompressing(FileSource(path: path)))
     }
 
     /// Writes one file at `path` (through `write`) with `mode` and `owner` (root when nil);

@@ -80,7 +80,10 @@ struct Build: AsyncParsableCommand {
             throw CLIError(description: "build context \(context) is not a directory")
         }
         let contextDir = URL(fileURLWithPath: context).standardizedFileURL.path
-        let dockerfilePath = file ?? contextDir + "/Dockerfile"
+        // As buildx: `Dockerfile`, else a lowercase `dockerfile`, in the context.
+        let lowercase = contextDir + "/dockerfile"
+        let dockerfilePath = file ?? (!FileManager.default.fileExists(atPath: contextDir + "/Dockerfile")
+            && FileManager.default.fileExists(atPath: lowercase) ? lowercase : contextDir + "/Dockerfile")
         guard let text = try? String(contentsOfFile: dockerfilePath, encoding: .utf8) else {
             throw CLIError(description: "cannot read Dockerfile \(dockerfilePath)")
         }

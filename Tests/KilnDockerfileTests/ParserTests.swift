@@ -105,7 +105,7 @@ import Testing
     }
 
     @Test func everyInstructionIsRecognised() throws {
-        let text = DockerfileParser.keywords.sorted().map { "\($0.lowercased()) x" }.joined(separator: "\n")
+        let text = DockerfileParser.keywords.sorted().map { "\($0.lowercased()) x y" }.joined(separator: "\n")
         let d = try parse(text)
         #expect(Set(d.instructions.map(\.keyword)) == DockerfileParser.keywords)
     }

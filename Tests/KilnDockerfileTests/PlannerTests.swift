@@ -174,7 +174,7 @@ import Testing
         #expect(p.target.base == .scratch)
         let copies = p.target.steps.compactMap { s -> CopyStep? in if case .copy(let c) = s.kind { return c } else { return nil } }
         #expect(copies[0].from == .stage(0))
-        #expect(copies[1].from == .stage(0) && copies[1].chown == "app:app" && copies[1].chmod == 0o640)
+        #expect(copies[1].from == .stage(0) && copies[1].chown == "app:app" && copies[1].chmod?.octal == 0o640)
         #expect(copies[1].sources == ["x y"] && copies[1].destination == "/dest/" && copies[1].exclude == ["*.tmp"])
         #expect(copies[2].from == .image("alpine:3"))
         #expect(copies[3].isAdd && copies[3].link && copies[3].sources == ["files.tar.gz"])
@@ -183,7 +183,7 @@ import Testing
 
     @Test(arguments: [
         ("FROM a\nCOPY onlyone", 2, "COPY requires at least two arguments"),
-        ("FROM a\nCOPY --chmod=999 a b", 2, "invalid octal mode"),
+        ("FROM a\nCOPY --chmod=999 a b", 2, "invalid mode"),
         ("FROM a\nRUN --bogus x", 2, "unknown flag --bogus"),
         ("FROM a\nCOPY --from=later a b\nFROM b AS later\nCOPY --from=0 x y", 2, "not an earlier stage"),
         ("RUN x\nFROM a", 1, "before the first FROM"),
@@ -266,5 +266,22 @@ import Testing
         #expect(runs(p.target) == ["<<EOF", "after"])
         let base = try #require(p.stage(index: 0))
         #expect(runs(base).isEmpty)
+    }
+}
+
+/// `--chmod` values, octal and symbolic, as chmod(1) applies them.
+@Suite struct ChmodSpecTests {
+    @Test func symbolicModesApplyToEachEntrysOwnMode() throws {
+        func mode(_ spec: String, _ from: UInt32, dir: Bool = false) throws -> UInt32 {
+            try #require(ChmodSpec(spec)).mode(from: from, isDirectory: dir)
+        }
+        #expect(try mode("0755", 0o600) == 0o755)
+        #expect(try mode("go-w", 0o666) == 0o644)
+        #expect(try mode("u=rw,g=r,o=r", 0o777) == 0o644)
+        #expect(try mode("a+X", 0o666) == 0o666)
+        #expect(try mode("a+X", 0o124, dir: true) == 0o135)
+        #expect(try mode("u+rw,g+r,o-x,o+w", 0o124, dir: true) == 0o766)
+        #expect(try mode("+x", 0o600) == 0o711)
+        for bad in ["", "9", "u+q", "z=r", "u", "10000"] { #expect(ChmodSpec(bad) == nil, "\(bad)") }
     }
 }

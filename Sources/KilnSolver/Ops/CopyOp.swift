@@ -37,7 +37,7 @@ public struct CopyOp: Sendable {
         let dest = copy.destination.hasPrefix("/") ? copy.destination
             : FSPath.join(copy.workdir, copy.destination) + (copy.destination.hasSuffix("/") ? "/" : "")
         return KeyDefinition(add: copy.isAdd, sources: copy.sources.map(FSPath.base), heredocs: copy.heredocs.map { "\($0.name)\u{0}\($0.content)" },
-                             destination: dest, chown: copy.chown ?? "", chmod: copy.chmod.map { String($0, radix: 8) } ?? "",
+                             destination: dest, chown: copy.chown ?? "", chmod: copy.chmod.map { $0.octal.map { String($0, radix: 8) } ?? $0.description } ?? "",
                              link: copy.link, exclude: copy.exclude, platform: platform.description, unpack: copy.unpack,
                              parents: copy.parents ? copy.sources : nil)
     }
