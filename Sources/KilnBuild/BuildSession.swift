@@ -62,6 +62,7 @@ public struct BuildSession: Sendable {
     private func prepare(_ request: BuildRequest, warnings: WarningLog) async throws -> PreparedBuild {
         let (plan, images) = try await self.plan(request, warnings: warnings)
         let context = BuildContext(directory: request.context, dockerfileName: request.dockerfileName)
+        if let problem = context.ignore.problems.first { throw BuildError(".dockerignore: \(problem)") }
         var builder = GraphBuilder(context: context, sourceDateEpoch: request.sourceDateEpoch)
         builder.fileName = request.dockerfileName
         builder.remoteFiles = try await RemoteSources(client: client, store: store).fetch(plan) { await warnings.handle($0) }
@@ -77,7 +78,7 @@ public struct BuildSession: Sendable {
         let fetcher = RegistryBlobFetcher(store: store, client: client)
         let snapshots = Snapshots.make(fetcher: fetcher, kind: Snapshots.choose(for: store, requested: snapshotter).kind)
         let worker = Worker(store: store, snapshots: snapshots, context: prepared.context, secrets: request.secrets,
-                            sourceDateEpoch: request.sourceDateEpoch)
+                            sourceDateEpoch: request.sourceDateEpoch, noCache: request.noCache)
         let solver = Solver(graph: graph, store: store, executor: worker, printer: warnings, noCache: request.noCache)
         var chain = try await solver.solve()
         let outputs = BuildOutputs(context: ExportContext(client: client, fetcher: fetcher), filesystems: snapshots, plan: prepared.plan,

@@ -135,6 +135,8 @@ public struct RunStep: Sendable {
     public var user: String
     /// Proxy settings from the build args, passed to the command but not part of its key.
     public var proxyEnv: [(String, String)] = []
+    /// The container's hostname (`BUILDKIT_SANDBOX_HOSTNAME`), when set.
+    public var hostname: String?
 }
 
 /// A `COPY` or `ADD` step, resolved.

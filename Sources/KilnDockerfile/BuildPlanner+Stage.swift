@@ -203,6 +203,7 @@ extension BuildPlanner {
         var runStep = RunStep(command: command, shell: state.shell, heredocs: ins.heredocs, mounts: mounts, network: network,
                               buildArgs: args, env: scope.env, workdir: state.workdir, user: state.user)
         runStep.proxyEnv = options.proxyEnv
+        runStep.hostname = options.buildArgs["BUILDKIT_SANDBOX_HOSTNAME"]
         runStep.parsedMounts = try mounts.map { m throws(DockerfileError) in try RunMount.parse(m, line: ins.line, file: options.fileName) }
         for m in runStep.parsedMounts where m.kind == .bind || m.kind == .cache {
             if let f = m.from, stageIndex(f, before: inputs.stage.index, in: inputs.raw) == nil {

@@ -36,9 +36,10 @@ public struct PlanOptions: Sendable {
         }
     }
 
-    /// Whether `name` is a proxy build arg (used by every RUN, never reported unused).
+    /// Whether `name` is a proxy build arg or a builder setting (used by every RUN, never
+    /// reported unused).
     static func isProxyArg(_ name: String) -> Bool {
-        ["HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY", "ALL_PROXY"].contains(name.uppercased())
+        ["HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY", "ALL_PROXY"].contains(name.uppercased()) || name == "BUILDKIT_SANDBOX_HOSTNAME"
     }
 }
 

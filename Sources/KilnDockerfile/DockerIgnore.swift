@@ -11,6 +11,8 @@ public struct DockerIgnore: Sendable {
     }
 
     private var rules: [Rule]
+    /// Lines that are not valid patterns (a build refuses to start with them, as BuildKit does).
+    public private(set) var problems: [String] = []
 
     /// No rules: nothing is excluded.
     public init() { rules = [] }
@@ -18,13 +20,14 @@ public struct DockerIgnore: Sendable {
     /// Parses a `.dockerignore` file's text.
     public init(parsing text: String) {
         rules = []
-        for raw in text.split(separator: "\n", omittingEmptySubsequences: true) {
+        for (number, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             var line = raw.trimmingCharacters(in: .whitespacesAndNewlines)
             if line.isEmpty || line.hasPrefix("#") { continue }
             var exclude = true
             if line.hasPrefix("!") {
                 exclude = false
                 line = String(line.dropFirst()).trimmingCharacters(in: .whitespaces)
+                if line.isEmpty { problems.append("line \(number + 1): illegal exclusion pattern: \"!\""); continue }
             }
             let cleaned = Self.clean(line)
             if cleaned.isEmpty { continue }

@@ -82,10 +82,20 @@ struct ExecRunner {
         }
         for (k, v) in run.proxyEnv where !env.contains(where: { $0.hasPrefix(k + "=") }) { env.append("\(k)=\(v)") }
         if !env.contains(where: { $0.hasPrefix("PATH=") }) { env.append("PATH=" + PlannedStage.defaultPath) }
+        if let h = run.hostname, !env.contains(where: { $0.hasPrefix("HOSTNAME=") }) { env.append("HOSTNAME=\(h)") }
         if !env.contains(where: { $0.hasPrefix("HOME=") }) { env.append("HOME=\(user.home)") }
         var spec = RuntimeSpec(args: op.argv, env: env, cwd: workdir, uid: user.uid, gid: user.gid,
                                additionalGids: user.groups, rootfs: merged, network: run.network ?? "default")
         spec.extraMounts = mounts.specMounts
+        spec.hostname = run.hostname ?? spec.hostname
+        spec.hostsFile = try Self.writeHosts(in: root.work, hostname: spec.hostname)
+        if let script = op.script {
+            let file = root.work + "/script"
+            let sink = try FileSink(path: file, mode: 0o755)
+            try sink.write(Array(script.content.utf8))
+            try sink.finishWithoutSync()
+            spec.extraMounts.append(RuntimeSpec.mount(ExecOp.scriptDirectory + "/" + script.name, type: "bind", source: file, options: ["rbind", "ro"]))
+        }
         try spec.json().write(to: URL(fileURLWithPath: bundle + "/config.json"))
 
         let runc = Runc(root: store.root + "/runc")
@@ -157,9 +167,17 @@ struct ExecRunner {
 
     /// `USER` as uid, gid, supplementary groups and home, from the image's passwd and group
     /// files (read inside the image: links in it never lead to the host's files).
+    /// A step's own `/etc/hosts`: localhost, and its hostname on the loopback address.
+    static func writeHosts(in directory: String, hostname: String) throws -> String {
+        let path = directory + "/hosts"
+        let text = "127.0.0.1\tlocalhost \(hostname)\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+        try text.write(toFile: path, atomically: false, encoding: .utf8)
+        return path
+    }
+
     static func resolveUser(_ spec: String, rootfs: String) throws -> User {
-        guard !spec.isEmpty else { return User(uid: 0, gid: 0, groups: [], home: "/root") }
-        let parts = spec.split(separator: ":", maxSplits: 1).map(String.init)
+        // No USER is root, with root's supplementary groups from the image (as BuildKit runs it).
+        let parts = (spec.isEmpty ? "0" : spec).split(separator: ":", maxSplits: 1).map(String.init)
         let image = RootedDirectory(rootfs)
         func read(_ file: String) -> String {
             (try? image.readFile(file)).flatMap { $0 }.map { String(decoding: $0, as: UTF8.self) } ?? ""
@@ -176,6 +194,7 @@ struct ExecRunner {
             name = entry[0]
         } else if let n = UInt32(parts[0]) {
             uid = n
+            if n == 0 { home = "/root" }
         } else {
             throw WorkerError("USER \(spec): no user '\(parts[0])' in /etc/passwd")
         }
@@ -188,7 +207,10 @@ struct ExecRunner {
                 throw WorkerError("USER \(spec): no group '\(parts[1])' in /etc/group")
             }
         }
+        // The primary group is always among the process's groups; the user's supplementary
+        // groups from /etc/group join it unless USER names a group (then that group alone).
+        guard parts.count == 1 else { return User(uid: uid, gid: gid, groups: [gid], home: home) }
         let extra = groups.filter { $0.count >= 4 && $0[3].split(separator: ",").contains(Substring(name)) }.compactMap { UInt32($0[2]) }
-        return User(uid: uid, gid: gid, groups: extra.filter { $0 != gid }, home: home)
+        return User(uid: uid, gid: gid, groups: [gid] + extra.filter { $0 != gid }, home: home)
     }
 }

@@ -50,6 +50,9 @@ final class FileCopier {
             // Copying a directory's contents into an existing directory leaves it as it was.
             let kept = existing(dst).flatMap { (($0.st_mode & S_IFMT) == S_IFDIR) ? $0 : nil }
             try ensureDirectory(dst, like: kept ?? st, keepOwner: kept != nil)
+            // A destination directory the copy creates belongs to root (or --chown), not to the
+            // source directory's owner: only the contents are copied (BuildKit).
+            if kept == nil { _ = lchown(dst, owner?.uid ?? 0, owner?.gid ?? 0) }
             try copyChildren(of: src, relative: relative, into: dst)
         } else {
             try copyEntry(src, st: st, to: dst)

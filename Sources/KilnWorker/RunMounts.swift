@@ -5,6 +5,19 @@ import KilnDockerfile
 import KilnOCI
 import KilnStore
 import KilnSystem
+import Synchronization
+
+/// The cache mount ids a `--no-cache` build has started afresh: the first RUN of the build
+/// that mounts one gets it empty.
+public final class FreshCacheMounts: Sendable {
+    private let seen = Mutex(Set<String>())
+
+    /// An empty record.
+    public init() {}
+
+    /// True the first time `id` is asked about.
+    func firstUse(_ id: String) -> Bool { seen.withLock { $0.insert(id).inserted } }
+}
 
 /// Secrets given to a build (`kiln build --secret`), held in memory only: a RUN that mounts
 /// one gets it on a tmpfs of its own, which is unmounted after the step (and by the next kiln's
@@ -35,6 +48,8 @@ final class PreparedMounts: @unchecked Sendable {
     private(set) var targets: [String] = []
     /// Secrets asked for as environment variables (`env=`), name and value.
     private(set) var secretEnv: [(String, String)] = []
+    /// The build's record of cache mounts already started afresh (`--no-cache`).
+    private var fresh: FreshCacheMounts?
     private var lockFDs: [Int32] = []
     private var temporaries: [String] = []
     private var tmpfsMounts: [String] = []
@@ -45,8 +60,9 @@ final class PreparedMounts: @unchecked Sendable {
     /// Prepares `mounts`; `stageSources` are the host directories of stage binds in order. What
     /// was prepared before a failure (or a cancellation) is released before the error is thrown.
     static func prepare(_ mounts: [RunMount], store: ContentStore, context: String, stageSources: [String],
-                        secrets: BuildSecrets) async throws -> PreparedMounts {
+                        secrets: BuildSecrets, fresh: FreshCacheMounts? = nil) async throws -> PreparedMounts {
         let prepared = PreparedMounts(store: store)
+        prepared.fresh = fresh
         do {
             var stageIndex = 0
             for m in mounts {
@@ -105,6 +121,13 @@ final class PreparedMounts: @unchecked Sendable {
             lockFDs.append(lock)
         }
         if source == dir { futimens(lock, nil) }  // last use, for `kiln prune --filter until=`
+        if source == dir, let fresh, fresh.firstUse(id), flock(lock, LOCK_EX | LOCK_NB) == 0 {
+            // --no-cache: this build starts the cache afresh (unless another build is using it);
+            // what it leaves is the cache after.
+            let old = store.newScratchPath("cache-old")
+            if rename(dir, old) == 0 { temporaries.append(old) }
+            if m.sharing == "shared" { flock(lock, LOCK_SH) }
+        }
         if !FileManager.default.fileExists(atPath: source) {
             try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
             _ = lchown(source, m.uid ?? 0, m.gid ?? 0)

@@ -12,6 +12,8 @@ struct RuntimeSpec {
     var rootfs: String
     var network: String
     var hostname = "kiln"
+    /// The `/etc/hosts` the step sees (made for it: localhost and its hostname).
+    var hostsFile: String?
     var extraMounts: [[String: JSONValue]] = []
 
     /// Docker's default capability set: what RUN steps expect to have (chown, setuid, mknod…).
@@ -36,9 +38,10 @@ struct RuntimeSpec {
             Self.mount("/dev/mqueue", type: "mqueue", source: "mqueue", options: ["nosuid", "noexec", "nodev"]),
             Self.mount("/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", "ro"]),
         ]
-        for f in ["/etc/resolv.conf", "/etc/hosts"] where FileManager.default.fileExists(atPath: f) {
-            mounts.append(Self.mount(f, type: "bind", source: f, options: ["rbind", "ro"]))
+        if FileManager.default.fileExists(atPath: "/etc/resolv.conf") {
+            mounts.append(Self.mount("/etc/resolv.conf", type: "bind", source: "/etc/resolv.conf", options: ["rbind", "ro"]))
         }
+        if let hostsFile { mounts.append(Self.mount("/etc/hosts", type: "bind", source: hostsFile, options: ["rbind", "ro"])) }
         mounts += extraMounts
         let spec: [String: JSONValue] = [
             "ociVersion": .string("1.0.2"),

@@ -25,12 +25,15 @@ public struct Worker: VertexExecutor {
     let secrets: BuildSecrets
     let packer: LayerPacker
     let sourceDateEpoch: Int64?
+    /// With `--no-cache`: the cache mounts this build has started afresh.
+    let freshCaches: FreshCacheMounts?
     var contextDirectory: String { context.directory }
 
     /// A worker for `context`; `secrets` are the `--secret` values (kept in memory);
     /// `sourceDateEpoch` clamps the mtimes of files in the layers it makes.
     public init(store: ContentStore, snapshots: any Snapshotter, context: BuildContext,
-                secrets: BuildSecrets = BuildSecrets(), sourceDateEpoch: Int64? = nil) {
+                secrets: BuildSecrets = BuildSecrets(), sourceDateEpoch: Int64? = nil, noCache: Bool = false) {
+        self.freshCaches = noCache ? FreshCacheMounts() : nil
         self.packer = LayerPacker(options: PackOptions(sourceDateEpoch: sourceDateEpoch))
         self.sourceDateEpoch = sourceDateEpoch
         self.store = store
@@ -112,7 +115,7 @@ public struct Worker: VertexExecutor {
     private func runAndPack(_ op: ExecOp, root: RunRoot, stageSources: [String],
                             log: @escaping @Sendable ([UInt8], Int) async -> Void) async throws -> CachedLayer? {
         let prepared = try await PreparedMounts.prepare(op.run.parsedMounts, store: store, context: contextDirectory,
-                                                        stageSources: stageSources, secrets: secrets)
+                                                        stageSources: stageSources, secrets: secrets, fresh: freshCaches)
         defer { prepared.release() }
         let runner = ExecRunner(store: store, root: root, op: op, mounts: prepared, report: log)
         let before = try await runner.execute()

@@ -122,8 +122,13 @@ import KilnProgress
         """
         let first = try await Self.build(dockerfile, base: base, root: dir.file("state"), context: dir.file("ctx"))
         #expect(first.logs.contains("COUNT[1]"))
-        let second = try await Self.build(dockerfile, base: base, root: dir.file("state"), context: dir.file("ctx"), noCache: true)
+        // A changed step runs again over what the cache mount kept.
+        let changed = dockerfile.replacingOccurrences(of: "echo out", with: "echo out2")
+        let second = try await Self.build(changed, base: base, root: dir.file("state"), context: dir.file("ctx"))
         #expect(second.logs.contains("COUNT[2]"), "the cache mount kept its content across builds")
+        // --no-cache starts cache mounts afresh, as BuildKit does.
+        let fresh = try await Self.build(changed, base: base, root: dir.file("state"), context: dir.file("ctx"), noCache: true)
+        #expect(fresh.logs.contains("COUNT[1]"))
         for layer in second.chain.dropFirst() {
             let names = try TestLayers.entries(layer, root: dir.file("state")).keys
             #expect(!names.contains { $0.hasPrefix("var/cache") || $0.hasPrefix("scratch") }, "mount content or mount point leaked: \(names)")

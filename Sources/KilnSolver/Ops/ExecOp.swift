@@ -10,6 +10,15 @@ public struct ExecOp: Sendable {
     /// the error message alike.
     public let argv: [String]
 
+    /// Where a heredoc script with a shebang is mounted (read-only, executable).
+    public static let scriptDirectory = "/dev/pipes"
+
+    /// The heredoc run as a script file, if this RUN is one (name and content).
+    public var script: Instruction.Heredoc? {
+        guard argv.count == 1, argv[0].hasPrefix(Self.scriptDirectory + "/") else { return nil }
+        return run.heredocs.first
+    }
+
     /// The op for `run`.
     public init(run: RunStep) {
         self.run = run
@@ -23,7 +32,11 @@ public struct ExecOp: Sendable {
             guard !run.heredocs.isEmpty else { return run.shell + [s] }
             // A RUN that is only a heredoc runs its body as the script.
             let onlyMarkers = s.split(separator: " ").allSatisfy { $0.hasPrefix("<<") }
-            if onlyMarkers, let first = run.heredocs.first { return run.shell + [first.content] }
+            if onlyMarkers, let first = run.heredocs.first {
+                // A lone heredoc with a shebang is a script file of its own, run directly (BuildKit).
+                if run.heredocs.count == 1, first.content.hasPrefix("#!") { return [scriptDirectory + "/" + first.name] }
+                return run.shell + [first.content]
+            }
             var script = s
             for h in run.heredocs { script += "\n" + h.content + h.name }
             return run.shell + [script]
@@ -41,6 +54,8 @@ public struct ExecOp: Sendable {
         var network: String
         var mounts: [String]
         var platform: String
+        /// Only when set, so keys of steps without it do not change.
+        var hostname: String?
     }
 
     var definition: KeyDefinition {
@@ -51,7 +66,8 @@ public struct ExecOp: Sendable {
         }
         return KeyDefinition(command: command, heredocs: run.heredocs.map { "\($0.name)\u{0}\($0.expand)\u{0}\($0.content)" },
                           env: run.env.map { "\($0.0)=\($0.1)" } + run.buildArgs.map { "\($0.0)=\($0.1)" },
-                          cwd: run.workdir, user: run.user, network: run.network ?? "default", mounts: run.mounts, platform: "")
+                          cwd: run.workdir, user: run.user, network: run.network ?? "default", mounts: run.mounts, platform: "",
+                             hostname: run.hostname)
     }
 
     /// Adds the vertex for `run` on top of `state`: its key links the stage's filesystem and,
