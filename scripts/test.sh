@@ -26,6 +26,9 @@ else
   exit 1
 fi
 
+echo "== conformance (BuildKit's Dockerfile corpus)"
+scripts/conformance.sh
+
 echo "== demo"
 scripts/demo.sh >.build-demo.log 2>&1 || { tail -30 .build-demo.log >&2; echo "demo failed (full log: .build-demo.log)" >&2; exit 1; }
 tail -2 .build-demo.log
