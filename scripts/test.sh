@@ -7,7 +7,7 @@ scripts/install-deps.sh
 SHARED=${KILN_SHARED:-$PWD/../shared}
 
 echo "== swift test"
-swift test 2>&1 | tee .build-test.log | grep -E "^(✘|✔ Test run|✘ Test run)|error:" || true
+swift test 2>&1 | tee .build-test.log | grep -E "^(✘|✔ Test run|✘ Test run)|^error:|: error:" || true
 if ! grep -q "✔ Test run with" .build-test.log; then
   echo "swift test failed (full log: .build-test.log)" >&2
   exit 1

@@ -18,6 +18,18 @@ public protocol VertexExecutor: Sendable {
     /// Executes `vertex`; `inputs` are the layer chains of its inputs, in order.
     func execute(_ vertex: Vertex, in graph: BuildGraph, inputs: [[CachedLayer]],
                  report: @escaping @Sendable (ProgressEvent) async -> Void) async throws -> StepResult
+
+    /// `key` (the vertex's, its inputs' links possibly already replaced) with each stage the
+    /// vertex reads files from (a `RUN --mount=from=`, a `COPY --from=<stage>`) replaced by the
+    /// content of the files it reads, once `inputs` are solved; nil when it reads no stage. A
+    /// step whose upstream changed but whose files did not is then still a hit (BuildKit's
+    /// content-based cache keys).
+    func contentKey(_ vertex: Vertex, key: CacheKey, inputs: [[CachedLayer]]) async throws -> CacheKey?
+}
+
+extension VertexExecutor {
+    /// No content keys: steps are keyed by their definitions alone.
+    public func contentKey(_ vertex: Vertex, key: CacheKey, inputs: [[CachedLayer]]) async throws -> CacheKey? { nil }
 }
 
 /// A step that failed, with its name.
@@ -51,6 +63,8 @@ public actor Solver {
     private var reported: Set<Int> = []
     /// Chains of finished vertices, to know which hold a blob that turned out unfetchable.
     private var chains: [Int: [CachedLayer]] = [:]
+    /// Vertices found (or stored) by a content key: the key their dependents link to instead.
+    private var effectiveKeys: [Int: Digest] = [:]
     /// Unfetchable blobs whose results are being or were forgotten in the store.
     private var invalidations: [Digest: Task<[Digest], any Error>] = [:]
     /// Unfetchable blobs outputs have recovered from.
@@ -126,6 +140,15 @@ public actor Solver {
         var retried: [Digest: Int] = [:]
         while true {
             let inputs = try await solveInputs(v)
+            let contentKey = noCache ? nil : await self.contentKey(v, inputs: inputs)
+            if let contentKey, let hit = try await store.cachedResult(contentKey.id) {
+                try await store.hold(hit.map(\.digest))
+                try await store.storeResult(key: v.key.id, recordDigest: v.key.recordDigest, description: v.name, layers: hit)
+                effectiveKeys[index] = contentKey.id
+                await reportCached(index)
+                chains[index] = hit
+                return hit
+            }
             let started = Date()
             await report(.vertex(VertexStatus(digest: v.key.id, name: v.name, started: started)))
             let result: StepResult
@@ -152,12 +175,35 @@ public actor Solver {
                 var chain = v.changesFirstInput ? inputs[0] : []
                 if let layer { chain.append(layer) }
                 try await store.storeResult(key: v.key.id, recordDigest: v.key.recordDigest, description: v.name, layers: chain)
+                if let contentKey {
+                    try await store.storeResult(key: contentKey.id, recordDigest: contentKey.recordDigest, description: v.name, layers: chain)
+                    effectiveKeys[index] = contentKey.id
+                }
                 outcomes[v.name] = .executed
                 await report(.vertex(VertexStatus(digest: v.key.id, name: v.name, started: started, completed: Date())))
                 chains[index] = chain
                 return chain
             }
         }
+    }
+
+    /// The key `v` is also known by once its inputs are solved: the links to inputs that were
+    /// found by content replaced by those content keys, and the stages it reads files from by
+    /// the content of those files. Nil when it is just `v.key`, or cannot be made (a source
+    /// missing: the step then runs and says why).
+    private func contentKey(_ v: Vertex, inputs: [[CachedLayer]]) async -> CacheKey? {
+        var changed = false
+        let links = v.key.inputs.map { alternatives in
+            alternatives.map { alt -> KeyInput in
+                for i in v.inputs where graph.vertices[i].key.id == alt.link {
+                    if let e = effectiveKeys[i], e != alt.link { changed = true; return KeyInput(link: e, selector: alt.selector) }
+                }
+                return alt
+            }
+        }
+        guard let derived = changed ? try? CacheKey(base: v.key.base, output: v.key.output, inputs: links) : v.key else { return nil }
+        let content = (try? await executor.contentKey(v, key: derived, inputs: inputs)) ?? nil
+        return content ?? (changed ? derived : nil)
     }
 
     /// Reports `v` failed and returns the error naming it.

@@ -45,4 +45,28 @@ import Testing
         #expect(try HostFiles.list(out) == ["out"])
         #expect(try String(contentsOfFile: out + "/out", encoding: .utf8) == "hi")
     }
+
+    @Test func aStepReadingUnchangedFilesOfAChangedStageIsStillAHit() async throws {
+        let rig = try await Rig.make()
+        let dockerfile = """
+            ARG BASE
+            FROM ${BASE} AS build
+            COPY a.txt /a.txt
+            RUN echo same > /out
+            FROM ${BASE}
+            COPY --from=build /out /copied
+            RUN --mount=from=build,src=/out,target=/m cat /m > /mounted
+            """
+        let root = rig.dir.file("root")
+        func build(_ text: String) async throws -> TestBuild.Outcome {
+            try "\(text)\n".write(toFile: rig.dir.file("ctx/a.txt"), atomically: true, encoding: .utf8)
+            return try await TestBuild.run(dockerfile, context: rig.dir.file("ctx"), root: root, buildArgs: ["BASE": rig.base])
+        }
+        _ = try await build("one")
+        let second = try await build("two")
+        let steps = second.result.steps
+        #expect(steps.first { $0.key.hasSuffix("RUN echo same > /out") }?.value == .executed)
+        #expect(steps.first { $0.key.hasSuffix("COPY --from=build /out /copied") }?.value == .cached)
+        #expect(steps.first { $0.key.hasSuffix("cat /m > /mounted") }?.value == .cached)
+    }
 }
