@@ -190,62 +190,16 @@ public struct Worker: VertexExecutor {
         }
         var destination = try Self.destination(copy, sourceCount: sources.count + urls.count + copy.heredocs.count, reference: reference)
         if copy.parents { destination.isDirectory = true }
-        let dest = destination
-        let into: @Sendable (String) -> String = { name in dest.isDirectory ? FSPath.join(dest.path, name) : dest.path }
-        let (chmodMode, isAdd, unpack, heredocs) = (copy.chmod, copy.isAdd, copy.unpack, copy.heredocs)
-        return try await layer { staging in
-            func copier(chmod: ChmodSpec?, excluded: @escaping (String) -> Bool = { _ in false }) -> FileCopier {
-                FileCopier(sourceRoot: sourceRoot, stagingRoot: staging, owner: owner, chmod: chmod, reference: reference, excluded: excluded)
-            }
-            for source in sources {
-                let c = copier(chmod: chmodMode) { filter.excludes($0, under: source.path) }
-                defer { c.settleParents() }
-                let full = FSPath.under(sourceRoot, source.path)
-                var st = stat()
-                guard lstat(full, &st) == 0 else { throw WorkerError("\(source.name): not found") }
-                let isDir = (st.st_mode & S_IFMT) == S_IFDIR
-                if isAdd, unpack ?? true, !isDir, try Self.isArchive(full) {
-                    try Self.extract(full, into: dest.path, staging: staging, copier: c, reference: reference, owner: copy.chown == nil ? nil : owner)
-                    continue
-                }
-                try c.copy(source.path, to: copy.parents ? FSPath.join(dest.path, source.name) : isDir ? dest.path : into(source.name))
-            }
-            if copy.parents, sources.isEmpty {
-                // Nothing matched: the destination is still made, as BuildKit makes it.
-                let c = copier(chmod: nil)
-                try c.makeParents(of: FSPath.under(staging, dest.path) + "/.")
-                c.settleParents()
-            }
-            for (blob, file) in downloads {
-                // A download is one file (mode 0600 unless --chmod), extracted only with --unpack.
-                let c = copier(chmod: nil)
-                defer { c.settleParents() }
-                if unpack == true, try Self.isArchive(blob) {
-                    try Self.extract(blob, into: dest.path, staging: staging, copier: c, reference: reference, owner: copy.chown == nil ? nil : owner)
-                    continue
-                }
-                let target = FSPath.under(staging, into(file.fileName))
-                try Self.placeFile(target, copier: c, mode: chmodMode?.mode(from: 0o600, isDirectory: false) ?? 0o600, owner: owner) { path in
-                    try? FileManager.default.removeItem(atPath: path)
-                    try FileManager.default.copyItem(atPath: blob, toPath: path)
-                }
-                _ = kiln_set_mtime(target, file.modified, 0)
-            }
-            for h in heredocs {
-                let c = copier(chmod: nil)
-                defer { c.settleParents() }
-                try Self.placeFile(FSPath.under(staging, into(h.name)), copier: c, mode: chmodMode?.mode(from: 0o644, isDirectory: false) ?? 0o644, owner: owner) { path in
-                    try Data(h.content.utf8).write(to: URL(fileURLWithPath: path))
-                }
-            }
-        }
+        let job = CopyJob(copy: copy, sources: sources, sourceRoot: sourceRoot, reference: reference, owner: owner,
+                          filter: filter, downloads: downloads, dest: destination)
+        return try await layer { staging in try job.fill(staging) }
     }
 
     /// Extracts the archive at `path` into `dest` of the staging tree; missing parents are made
     /// as a copy makes them (settled by `copier`).
     /// Entries land where the filesystem below leads them (its symlinks followed inside it) and
     /// belong to `owner` when one is given.
-    private static func extract(_ path: String, into dest: String, staging: String, copier: FileCopier,
+    static func extract(_ path: String, into dest: String, staging: String, copier: FileCopier,
                                 reference: RootedDirectory?, owner: (uid: uid_t, gid: gid_t)?) throws {
         if let owner { copier.parentOwner = owner }
         try copier.makeParents(of: FSPath.under(staging, dest) + "/.")
@@ -257,7 +211,7 @@ public struct Worker: VertexExecutor {
 
     /// Writes one file at `path` (through `write`) with `mode` and `owner` (root when nil);
     /// missing parents are made as a copy makes them.
-    private static func placeFile(_ path: String, copier: FileCopier, mode: UInt32, owner: (uid: uid_t, gid: gid_t)?,
+    static func placeFile(_ path: String, copier: FileCopier, mode: UInt32, owner: (uid: uid_t, gid: gid_t)?,
                                   write: (String) throws -> Void) throws {
         try copier.makeParents(of: path)
         try write(path)

@@ -141,7 +141,7 @@ import Testing
         try "f\n".write(toFile: rig.dir.file("ctx/f"), atomically: false, encoding: .utf8)
         let outcome = try await Self.build("ARG BASE\nFROM ${BASE}\nCOPY f /f\nCOPY f /f\nRUN cat /f > /g\n", rig: rig,
                                            root: rig.dir.file("root"), snapshotter: kind, outputs: [.local(dest: rig.dir.file("out"))])
-        #expect(outcome.chain.count == 4 && outcome.chain[1] == outcome.chain[2])
+        #expect(outcome.chain.count == 4 && outcome.chain[1].digest == outcome.chain[2].digest)
         #expect(try String(contentsOfFile: rig.dir.file("out/g"), encoding: .utf8) == "f\n")
     }
 
