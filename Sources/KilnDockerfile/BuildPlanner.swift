@@ -30,16 +30,18 @@ public struct PlanOptions: Sendable {
     /// Proxy settings among the build args (`http_proxy`, `HTTPS_PROXY`, … in any case): every
     /// RUN gets them as environment without an ARG, and they are not part of any cache key.
     public var proxyEnv: [(String, String)] {
-        let names = ["HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY", "ALL_PROXY"]
-        return names.compactMap { name in
+        Self.proxyNames.compactMap { name in
             buildArgs.keys.sorted().last { $0.uppercased() == name }.flatMap { k in buildArgs[k].map { (name, $0) } }
         }
     }
 
+    /// The proxy settings a build arg may give, as RUN's environment names them.
+    static let proxyNames = ["HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY", "ALL_PROXY"]
+
     /// Whether `name` is a proxy build arg or a builder setting (used by every RUN, never
     /// reported unused).
     static func isProxyArg(_ name: String) -> Bool {
-        ["HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY", "ALL_PROXY"].contains(name.uppercased()) || name == "BUILDKIT_SANDBOX_HOSTNAME"
+        proxyNames.contains(name.uppercased()) || name == "BUILDKIT_SANDBOX_HOSTNAME"
     }
 }
 
@@ -93,10 +95,7 @@ public struct BuildPlanner: Sendable {
     public func plan(_ parsed: ParsedDockerfile, imageConfig: @escaping ImageConfigLookup) async throws -> BuildPlan {
         var planner = self
         let words = ShellWords(escape: parsed.escape)
-        let lastName = parsed.instructions.last { $0.keyword == "FROM" }.flatMap { from -> String? in
-            let parts = words.splitKeepingQuotes(from.arguments).filter { !$0.hasPrefix("--") }
-            return parts.count == 3 && parts[1].uppercased() == "AS" ? parts[2].lowercased() : nil
-        }
+        let lastName = parsed.instructions.last { $0.keyword == "FROM" }.flatMap { Self.stageName(of: $0, words: words) }
         planner.targetStage = options.target ?? lastName ?? "default"
         return try await planner.planStages(parsed, imageConfig: imageConfig)
     }
@@ -171,6 +170,12 @@ public struct BuildPlanner: Sendable {
         }
     }
 
+    /// The name `FROM image AS name` gives its stage (lower-cased; stage names are literal).
+    static func stageName(of from: Instruction, words: ShellWords) -> String? {
+        let parts = words.splitKeepingQuotes(from.arguments)
+        return parts.count == 3 && parts[1].uppercased() == "AS" ? parts[2].lowercased() : nil
+    }
+
     private func fromStage(_ ins: Instruction, index: Int, words: ShellWords, globals: [String: String?], used: inout Set<String>) throws(DockerfileError) -> RawStage {
         let parts = words.splitKeepingQuotes(ins.arguments)
         let lookup: (String) -> String? = { n in
@@ -184,13 +189,11 @@ public struct BuildPlanner: Sendable {
         }
         let image = try expand(parts[0], words: words, line: ins.line, lookup)
         guard !image.isEmpty else { throw error(ins.line, "FROM: base name (\(parts[0])) should not be blank") }
-        var name: String?
-        if parts.count == 3 {
-            let n = parts[2].lowercased()
+        let name = Self.stageName(of: ins, words: words)
+        if let n = name {
             guard n.first?.isLetter == true, n.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
                 throw error(ins.line, "invalid stage name '\(parts[2])'")
             }
-            name = n
         }
         var platform: Platform?
         if let p = ins.flag("platform") {

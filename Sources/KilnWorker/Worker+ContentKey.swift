@@ -30,9 +30,7 @@ extension Worker {
             let position = op.onBase ? 1 : 0
             guard position < inputs.count, position < keyInputs.count else { return nil }
             let root = try await snapshots.directory(for: inputs[position], report: nil)
-            let resolver = SourceResolver(root: root)
-            let sources = op.copy.parents ? try resolver.resolveParents(op.copy.sources, step: vertex.name)
-                : try resolver.resolve(op.sources.map(\.path), step: vertex.name)
+            let sources = try Self.stageSources(op.copy, written: op.sources, root: root, step: vertex.name)
             keyInputs[position] = try Self.contentInput(root: root, paths: sources.map(\.path), replacing: keyInputs[position])
             changed = true
         case .image, .mkdir:

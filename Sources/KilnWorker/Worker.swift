@@ -172,9 +172,7 @@ public struct Worker: VertexExecutor {
             sources = paths
         case .stage, .image:
             sourceRoot = try await snapshots.directory(for: chains.from ?? [], report: report)
-            let resolver = SourceResolver(root: sourceRoot)
-            sources = copy.parents ? try resolver.resolveParents(copy.sources, step: step)
-                : try resolver.resolve(paths.map(\.path), step: step)
+            sources = try Self.stageSources(copy, written: paths, root: sourceRoot, step: step)
         }
         // The filesystem being changed: existing parent directories keep their metadata.
         var destRoot: String?
@@ -193,6 +191,13 @@ public struct Worker: VertexExecutor {
         let job = CopyJob(copy: copy, sources: sources, sourceRoot: sourceRoot, reference: reference, owner: owner,
                           filter: filter, downloads: downloads, dest: destination)
         return try await layer { staging in try job.fill(staging) }
+    }
+
+    /// The sources of a COPY from a stage or an image, resolved inside that filesystem (`written`:
+    /// as the graph carries them; `--parents` resolves the sources as the Dockerfile wrote them).
+    static func stageSources(_ copy: CopyStep, written: [CopySource], root: String, step: String) throws -> [CopySource] {
+        let resolver = SourceResolver(root: root)
+        return copy.parents ? try resolver.resolveParents(copy.sources, step: step) : try resolver.resolve(written.map(\.path), step: step)
     }
 
     /// Extracts the archive at `path` into `dest` of the staging tree; missing parents are made
