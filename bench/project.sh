@@ -50,10 +50,7 @@ for i in $(seq 1 20); do seq 1 200 | sed "s/^/line $i: /" >"$ctx/src/file$i.txt"
 } >"$ctx/Dockerfile"
 [[ $(grep -c . "$ctx/Dockerfile") -eq 30 ]] || { echo "expected 30 steps" >&2; exit 1; }
 
-now() { date +%s.%N; }
-sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a - b }'; }
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+source bench/lib.sh
 mib_of() { awk '/^total:/ { v=$2; u=$3; if (u=="GiB") v*=1024; if (u=="KiB") v/=1024; if (u=="B") v/=1048576; print v }'; }
 
 measure() {  # $1 label, $2 binary

@@ -18,8 +18,7 @@ scripts/make-debian-base.sh "$A/base/debian:bookworm"
 scripts/make-debian-base.sh "$A/base/debian:bookworm-big" 900
 sync  # the pushes' writeback would otherwise land on the first measure
 
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
-now() { date +%s.%N; }
+source bench/lib.sh
 
 # Prints "first median wall": the first RUN's time, the median of all ten, the build's wall time.
 one_build() {  # $1 binary, $2 base image, $3 run number
@@ -63,7 +62,6 @@ measure() {  # $1 label, $2 binary, $3 base image
   eval "$(echo "$1" | tr -c 'a-z0-9\n' '_')_median=$mm"
 }
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 measure kiln-small "$KILN" "$A/base/debian:bookworm"
 measure kiln-big "$KILN" "$A/base/debian:bookworm-big"
 echo "kiln: a step on the 1 GB base costs $(ratio "$kiln_big_median" "$kiln_small_median")x one on the small base (goal ≤ 1.20); median small-base step ${kiln_small_median}s (goal ≤ 0.15)"

@@ -25,9 +25,7 @@ mkdir -p "$ctx"
   done
 } >"$ctx/Dockerfile"
 
-now() { date +%s.%N; }
-sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a - b }'; }
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+source bench/lib.sh
 
 measure() {  # $1 label, $2 binary
   local bin=$2 tag=$1 t0 t1 local_times=() remote_times=()
