@@ -87,16 +87,18 @@ struct BuildOutputs: Sendable {
                 if case .image(let refs, true, let options) = o { return (refs, options) } else { return nil }
             }
             if let config, !pushes.isEmpty {
-                group.addTask { try await progress("exporting to image", key: "image") { try await pushImage(chain, config, pushes) } }
+                group.addTask { try await progress("exporting to image", key: "image") { try await pushImage(chain, config, pushes, $0) } }
             }
             for o in request.outputs where o.destination != nil {
                 group.addTask {
-                    try await progress(Self.vertexName(o), key: "\(o)") { try await writeFile(o, chain: chain, config: config) }
+                    try await progress(Self.vertexName(o), key: "\(o)") { try await writeFile(o, chain: chain, config: config, $0) }
                 }
             }
             for target in request.cacheExports where target != .inline {
                 group.addTask {
-                    try await progress(Self.vertexName(target), key: "\(target)") { try await exportCache(target, exporter: cacheExporter) }
+                    try await progress(Self.vertexName(target), key: "\(target)") {
+                        try await exportCache(target, exporter: cacheExporter.reporting(to: $0))
+                    }
                 }
             }
             var pieces: [Piece] = []
@@ -108,17 +110,21 @@ struct BuildOutputs: Sendable {
     /// Runs one output as a progress vertex, so a long push or export is visible. A layer that
     /// turned out unfetchable leaves the vertex open: the output runs again once the steps that
     /// made the layer have.
-    private func progress(_ name: String, key: String, _ body: () async throws -> Piece) async throws -> Piece {
+    private func progress(_ name: String, key: String, _ body: (ExportProgress) async throws -> Piece) async throws -> Piece {
+        let id = Digest.of(Data("kiln output \(key)".utf8))
+        let report: @Sendable (ProgressEvent) async -> Void = { [printer] in await printer.handle($0) }
         do {
-            return try await reportingVertex(name, id: Digest.of(Data("kiln output \(key)".utf8)), report: { await printer.handle($0) },
-                                             leaveOpen: { $0 is BlobUnavailable }, body)
+            return try await reportingVertex(name, id: id, report: report, leaveOpen: { $0 is BlobUnavailable }) {
+                try await body(ExportProgress(vertex: id, report: report))
+            }
         } catch let missing as BlobUnavailable {
             return .unavailable(missing)
         }
     }
 
-    private func pushImage(_ chain: [CachedLayer], _ config: ImageConfig, _ pushes: [([Reference], ImageOutputOptions)]) async throws -> Piece {
-        let exporter = ImageExporter(context: context)
+    private func pushImage(_ chain: [CachedLayer], _ config: ImageConfig, _ pushes: [([Reference], ImageOutputOptions)],
+                           _ progress: ExportProgress) async throws -> Piece {
+        let exporter = ImageExporter(context: context.reporting(to: progress))
         var last: Piece = .file
         for (refs, options) in pushes {
             let (desc, pushedConfig) = try await exporter.push(chain: chain, config: config, to: refs, options: options)
@@ -127,15 +133,19 @@ struct BuildOutputs: Sendable {
         return last
     }
 
-    private func writeFile(_ o: BuildOutput, chain: [CachedLayer], config: ImageConfig?) async throws -> Piece {
+    private func writeFile(_ o: BuildOutput, chain: [CachedLayer], config: ImageConfig?, _ progress: ExportProgress) async throws -> Piece {
         let files = FileExporters(fetcher: context.fetcher, filesystems: filesystems)
         let data = try config?.encoded() ?? Data()
-        switch o {
-        case .local(let dest): try await files.local(chain: chain, dest: dest)
-        case .tar(let dest): try await files.tar(chain: chain, dest: dest)
-        case .oci(let dest, let names): try await files.oci(chain: chain, config: data, names: names.isEmpty ? imageNames : names, dest: dest)
-        case .docker(let dest, let names): try await files.docker(chain: chain, config: data, names: names.isEmpty ? imageNames : names, dest: dest)
-        case .image: break
+        let name = o.destination.map { "writing to \($0)" } ?? "writing"
+        try await progress.task(name) {
+            switch o {
+            case .local(let dest): try await files.local(chain: chain, dest: dest)
+            case .tar(let dest): try await files.tar(chain: chain, dest: dest)
+            case .oci(let dest, let names): try await files.oci(chain: chain, config: data, names: names.isEmpty ? imageNames : names, dest: dest)
+            case .docker(let dest, let names):
+                try await files.docker(chain: chain, config: data, names: names.isEmpty ? imageNames : names, dest: dest)
+            case .image: break
+            }
         }
         return .file
     }

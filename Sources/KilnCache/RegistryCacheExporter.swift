@@ -24,6 +24,11 @@ public struct RegistryCacheExporter: Sendable {
         self.warn = warn
     }
 
+    /// The same exporter, reporting its sub-tasks to `progress`.
+    public func reporting(to progress: ExportProgress) -> RegistryCacheExporter {
+        RegistryCacheExporter(context: context.reporting(to: progress), warn: warn)
+    }
+
     /// The cache config and the layers it references, for `graph` after a build.
     public func makeConfig(graph: BuildGraph, mode: CacheMode, convert: (CachedLayer) async throws -> CachedLayer) async throws -> (CacheConfig, [CachedLayer]) {
         guard let target = graph.target else { throw CacheImportError("nothing to export: the target is an empty scratch image") }
@@ -164,30 +169,40 @@ public struct RegistryCacheExporter: Sendable {
 
     /// Exports to `ref`; returns the descriptor of the pushed manifest or index.
     public func export(graph: BuildGraph, to ref: Reference, options: CacheExportOptions) async throws -> Descriptor {
-        let p = try await prepare(graph: graph, options: options)
+        let progress = context.progress
+        let p = try await progress.task("preparing build cache for export") { try await prepare(graph: graph, options: options) }
         // An unchanged build makes byte-identical documents: when the ref already names them,
         // every blob is there too and nothing needs checking or pushing.
         let client = context.client
-        if try await client.manifestDescriptor(ref)?.digest == p.descriptor.digest { return p.descriptor }
-        // Blobs first (in parallel, bounded), then the config, then the manifest.
-        try await LayerPusher(context: context).push(p.layers, to: ref)
-        if try await client.blobSize(p.configDescriptor.digest, in: ref) == nil {
-            try await client.pushBlob(p.config, mediaType: MediaType.buildkitCacheConfig, to: ref)
+        if try await client.manifestDescriptor(ref)?.digest == p.descriptor.digest {
+            await progress.done("cache manifest \(p.descriptor.digest) is already \(ref)")
+            return p.descriptor
         }
-        try await client.putManifest(p.manifest, mediaType: p.descriptor.mediaType, to: ref)
+        // Blobs first (in parallel, bounded), then the config, then the manifest.
+        try await LayerPusher(context: context, verb: "writing layer").push(p.layers, to: ref)
+        if try await client.blobSize(p.configDescriptor.digest, in: ref) == nil {
+            try await progress.task("writing config \(p.configDescriptor.digest)", bytes: p.configDescriptor.size) {
+                try await client.pushBlob(p.config, mediaType: MediaType.buildkitCacheConfig, to: ref)
+            }
+        }
+        try await progress.task("writing cache manifest \(p.descriptor.digest)", bytes: p.descriptor.size) {
+            try await client.putManifest(p.manifest, mediaType: p.descriptor.mediaType, to: ref)
+        }
         return p.descriptor
     }
 
     /// Exports to an OCI image layout directory (`index.json`, `oci-layout`, `blobs/sha256/`);
     /// blobs already there are kept.
     public func exportLocal(graph: BuildGraph, to dest: String, options: CacheExportOptions) async throws -> Descriptor {
-        let p = try await prepare(graph: graph, options: options)
+        let p = try await context.progress.task("preparing build cache for export") { try await prepare(graph: graph, options: options) }
         let sink = try DirectoryLayoutSink(root: dest)
         var blobs: [OCILayout.Blob] = [.data(p.config), .data(p.manifest)]
         for l in p.layers where !sink.contains("blobs/sha256/" + l.digest.encoded) {
             blobs.append(.file(l.digest, path: try await context.fetcher.fetchVerified(l), size: l.size))
         }
-        try OCILayout.write(to: sink, top: p.descriptor, annotations: ["org.opencontainers.image.ref.name": "latest"], blobs: blobs)
+        try await context.progress.task("writing cache manifest \(p.descriptor.digest)", bytes: p.descriptor.size) {
+            try OCILayout.write(to: sink, top: p.descriptor, annotations: ["org.opencontainers.image.ref.name": "latest"], blobs: blobs)
+        }
         return p.descriptor
     }
 

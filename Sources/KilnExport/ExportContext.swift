@@ -12,6 +12,16 @@ public struct ExportContext: Sendable {
     /// Shared by the exports of one build.
     public let coordinator: BlobPushCoordinator
 
+    /// Where the export reports what it does (nothing by default).
+    public var progress: ExportProgress = .silent
+
+    /// The same context, reporting to `progress`.
+    public func reporting(to progress: ExportProgress) -> ExportContext {
+        var copy = self
+        copy.progress = progress
+        return copy
+    }
+
     /// The content store.
     public var store: ContentStore { fetcher.store }
 

@@ -34,13 +34,14 @@ public struct ImageExporter: Sendable {
     public func push(chain: [CachedLayer], config: ImageConfig, to refs: [Reference], options: ImageOutputOptions) async throws -> (Descriptor, Data) {
         var layers = chain
         var config = config
-        if let c = options.compression {
+        try await context.progress.task("exporting layers") {
+            guard let c = options.compression else { return }
             let encoder = LayerEncoder(fetcher: context.fetcher)
             var out: [CachedLayer] = []
             for l in chain { out.append(try await encoder.encode(l, compression: c, force: options.forceCompression)) }
             layers = out
-            config.diffIDs = layers.map(\.diffID)
         }
+        if options.compression != nil { config.diffIDs = layers.map(\.diffID) }
         let data = try config.encoded()
         let desc = try await push(chain: layers, config: data, to: refs, oci: options.ociMediaTypes)
         return (desc, data)
@@ -50,14 +51,18 @@ public struct ImageExporter: Sendable {
     public func push(chain: [CachedLayer], config: Data, to refs: [Reference], oci: Bool = true) async throws -> Descriptor {
         let (manifest, manifestData) = try Self.manifest(chain: chain, config: config, oci: oci)
         let mediaType = manifest.mediaType ?? MediaType.ociManifest
+        let digest = Digest.of(manifestData)
+        await context.progress.done("exporting manifest \(digest)", bytes: Int64(manifestData.count))
+        await context.progress.done("exporting config \(manifest.config.digest)", bytes: manifest.config.size)
         for ref in refs {
-            try await pusher.push(chain, to: ref)
+            try await context.progress.task("pushing layers") { try await pusher.push(chain, to: ref) }
             try await context.client.pushBlob(config, mediaType: manifest.config.mediaType, to: ref)
-            try await context.client.putManifest(manifestData, mediaType: mediaType, to: ref)
+            try await context.progress.task("pushing manifest for \(ref)@\(digest)") {
+                try await context.client.putManifest(manifestData, mediaType: mediaType, to: ref)
+            }
         }
-        return Descriptor(mediaType: mediaType, digest: Digest.of(manifestData), size: Int64(manifestData.count))
+        return Descriptor(mediaType: mediaType, digest: digest, size: Int64(manifestData.count))
     }
-
 }
 
 /// Options of an image output (`-o type=image,…` / `type=registry,…`).

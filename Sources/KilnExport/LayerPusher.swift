@@ -10,9 +10,14 @@ import KilnSystem
 /// A blob no source serves is ``BlobUnavailable``, thrown as itself.
 public struct LayerPusher: Sendable {
     let context: ExportContext
+    /// What an upload is called in progress (`pushing layer`, `writing layer`).
+    let verb: String
 
-    /// A pusher.
-    public init(context: ExportContext) { self.context = context }
+    /// A pusher; an upload shows as `VERB sha256:…`.
+    public init(context: ExportContext, verb: String = "pushing layer") {
+        self.context = context
+        self.verb = verb
+    }
 
     /// Blobs pushed at once by one export (the registry client bounds transfers per host too).
     public static let parallelism = 4
@@ -43,14 +48,19 @@ public struct LayerPusher: Sendable {
         if let s = layer.source, let r = try? Reference(parsing: s) { candidates.append(r) }
         candidates = candidates.filter { $0.apiHost == ref.apiHost && $0.repository != ref.repository }
         let plan = try await client.planPush(desc, to: ref, mountCandidates: Array(candidates.prefix(3)))
-        if case .upload(let session) = plan {
+        switch plan {
+        case .done(.mounted(let from)): await context.progress.done("mounted \(layer.digest) from \(from)", bytes: layer.size)
+        case .done: await context.progress.done("\(layer.digest) exists", bytes: layer.size)
+        case .upload(let session):
             let path = try await context.fetcher.fetch(layer)
             do {
-                try await client.upload(desc, fromFile: path, to: ref, session: session)
+                try await context.progress.task("\(verb) \(layer.digest)", bytes: layer.size) {
+                    try await client.upload(desc, fromFile: path, to: ref, session: session)
+                }
             } catch {
                 if Task.isCancelled { throw CancellationError() }
                 var refused = ExportError("pushing layer \(layer.digest) to \(ref.name): \(ErrorText.describe(error))")
-                if case .http(_, _, 400, let details, _) = error, details.contains(where: { $0.code == "DIGEST_INVALID" }) {
+                if case .http(_, _, 400, let details, _) = error as? RegistryError, details.contains(where: { $0.code == "DIGEST_INVALID" }) {
                     refused.digestInvalid = true
                 }
                 throw refused

@@ -36,14 +36,43 @@ public struct VertexStatus: Sendable, Equatable {
     public static let canceledError = "context canceled"
 }
 
+/// A sub-task of a vertex, as BuildKit's `VertexStatus`: the last update of an id wins.
+public struct TaskStatus: Sendable, Equatable {
+    /// The vertex it belongs to.
+    public var vertex: Digest
+    /// Stable id within the vertex (a blob digest, a step name).
+    public var id: String
+    /// What is shown (`pushing layer sha256:…`); the id when empty.
+    public var name: String
+    /// Bytes (or items) done so far.
+    public var current: Int64
+    /// Bytes (or items) in all; 0 when unknown.
+    public var total: Int64
+    /// When it started.
+    public var started: Date?
+    /// When it finished; nil while it runs.
+    public var completed: Date?
+
+    /// A status.
+    public init(vertex: Digest, id: String, name: String = "", current: Int64 = 0, total: Int64 = 0,
+                started: Date? = nil, completed: Date? = nil) {
+        (self.vertex, self.id, self.name, self.current, self.total) = (vertex, id, name, current, total)
+        (self.started, self.completed) = (started, completed)
+    }
+
+    /// The name shown for it.
+    public var label: String { name.isEmpty ? id : name }
+}
+
 /// Something that happened during a build.
 public enum ProgressEvent: Sendable {
     /// A vertex changed state.
     case vertex(VertexStatus)
     /// Output of a vertex (stream 1 stdout, 2 stderr).
     case log(vertex: Digest, stream: Int, data: [UInt8])
-    /// A sub-task with a byte count (pulls, pushes).
-    case status(vertex: Digest, id: String, name: String, current: Int64, total: Int64)
+    /// A sub-task of a vertex: a transfer with a byte count (pulls, pushes) or a named piece
+    /// of work with a start and an end (exporting layers, pushing a manifest).
+    case status(TaskStatus)
     /// A warning, optionally about a vertex.
     case warning(vertex: Digest?, short: String, detail: [String])
 }
@@ -52,8 +81,42 @@ public enum ProgressEvent: Sendable {
 public protocol ProgressPrinter: Sendable {
     /// Handles one event.
     func handle(_ event: ProgressEvent) async
+    /// Called about every 100 ms while a build runs (see ``withProgressTicks(_:_:)``): live
+    /// displays redraw their timers, line printers flush partial lines that have waited.
+    func tick() async
     /// Flushes what is pending at the end of the build.
     func finish() async
+}
+
+extension ProgressPrinter {
+    /// Nothing to do on a tick.
+    public func tick() async {}
+}
+
+/// Runs `body` while `printer` gets a ``ProgressPrinter/tick()`` every `interval`.
+public func withProgressTicks<T: Sendable>(_ printer: any ProgressPrinter, interval: Duration = .milliseconds(100),
+                                           _ body: () async throws -> T) async throws -> T {
+    let ticker = Task {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: interval)
+            await printer.tick()
+        }
+    }
+    defer { ticker.cancel() }
+    return try await body()
+}
+
+/// Reports `body` as the sub-task `name` of `vertex` (moving `bytes`, when known): started,
+/// then completed when it returns (a failure is the vertex's to report).
+public func reportingTask<T: Sendable>(_ name: String, id: String? = nil, vertex: Digest, bytes: Int64 = 0,
+                                       report: (ProgressEvent) async -> Void, _ body: () async throws -> T) async throws -> T {
+    var status = TaskStatus(vertex: vertex, id: id ?? name, name: name, total: bytes, started: Date())
+    await report(.status(status))
+    let result = try await body()
+    status.current = bytes
+    status.completed = Date()
+    await report(.status(status))
+    return result
 }
 
 /// Reports `body` as the vertex `name`: started, then completed, with the error when `body`

@@ -21,16 +21,36 @@ public enum ProgressMode: String, Sendable, CaseIterable {
         case .auto: isatty(output.fileDescriptor) != 0 ? TTYPrinter(output: output) : PlainPrinter(output: output)
         case .plain: PlainPrinter(output: output)
         case .tty: TTYPrinter(output: output)
-        case .quiet: QuietPrinter()
+        case .quiet: QuietPrinter(output: output)
         case .rawjson: RawJSONPrinter(output: output)
         }
     }
 }
 
-/// Prints nothing.
-public struct QuietPrinter: ProgressPrinter {
-    /// A silent printer.
-    public init() {}
-    public func handle(_ event: ProgressEvent) async {}
-    public func finish() async {}
+/// Prints nothing while the build runs; at the end, the last lines of the steps that failed.
+public actor QuietPrinter: ProgressPrinter {
+    private let output: FileHandle
+    private var logs = LogTail()
+    private var starts: [Digest: Date] = [:]
+
+    /// A printer writing failures to `output`.
+    public init(output: FileHandle = .standardError) { self.output = output }
+
+    public func handle(_ event: ProgressEvent) async {
+        switch event {
+        case .vertex(let v):
+            if let s = v.started, starts[v.digest] == nil { starts[v.digest] = s }
+            if v.error != nil, !v.canceled {
+                _ = logs.flush(v.digest, started: starts[v.digest])
+                logs.failed(v.digest, name: v.name)
+            }
+        case .log(let vertex, _, let data): _ = logs.add(data, vertex: vertex, started: starts[vertex])
+        case .status, .warning: break
+        }
+    }
+
+    public func finish() async {
+        let text = logs.failureText
+        if !text.isEmpty { Console.write(text, to: output.fileDescriptor) }
+    }
 }

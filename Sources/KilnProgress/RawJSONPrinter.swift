@@ -28,9 +28,13 @@ public actor RawJSONPrinter: ProgressPrinter {
         case .log(let vertex, let stream, let data):
             obj["logs"] = .array([.object(["vertex": .string(vertex.description), "stream": .int(Int64(stream)),
                                            "data": .string(Data(data).base64EncodedString()), "timestamp": Self.time(Date())])])
-        case .status(let vertex, let id, let name, let current, let total):
-            obj["statuses"] = .array([.object(["id": .string(id), "vertex": .string(vertex.description), "name": .string(name),
-                                               "current": .int(current), "total": .int(total), "timestamp": Self.time(Date())])])
+        case .status(let s):
+            var fields: [String: JSONValue] = ["id": .string(s.id), "vertex": .string(s.vertex.description), "name": .string(s.label),
+                                               "current": .int(s.current), "timestamp": Self.time(Date())]
+            if s.total > 0 { fields["total"] = .int(s.total) }
+            if s.started != nil { fields["started"] = Self.time(s.started) }
+            if s.completed != nil { fields["completed"] = Self.time(s.completed) }
+            obj["statuses"] = .array([.object(fields)])
         case .warning(let vertex, let short, let detail):
             var w: [String: JSONValue] = ["short": .string(Data(short.utf8).base64EncodedString()),
                                           "detail": .array(detail.map { .string(Data($0.utf8).base64EncodedString()) })]

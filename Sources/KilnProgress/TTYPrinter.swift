@@ -2,16 +2,21 @@ import Foundation
 import KilnOCI
 import KilnSystem
 
-/// A live view for terminals: one line per vertex, redrawn in place at most every 100 ms,
-/// with the last log line of running steps; a summary line when the build ends.
+/// The live display for terminals (see ``TTYFrame``): redrawn in place on every tick and at
+/// most every 100 ms on events, sized to the terminal at each draw (so a resize takes effect
+/// at once); at the end the final frame stays, followed by the warnings and the failed steps'
+/// last lines.
 public actor TTYPrinter: ProgressPrinter {
     private let output: FileHandle
     private var order: [Digest] = []
     private var states: [Digest: VertexStatus] = [:]
-    private var lastLine: [Digest: String] = [:]
+    private var tasks: [Digest: [TaskStatus]] = [:]
+    private var logs = LogTail()
     private var drawnLines = 0
     private var lastDraw = Date.distantPast
     private var warnings: [String] = []
+    private let started = Date()
+    private var ended = false
 
     /// A printer writing to `output`.
     public init(output: FileHandle) { self.output = output }
@@ -21,45 +26,65 @@ public actor TTYPrinter: ProgressPrinter {
         case .vertex(let v):
             if states[v.digest] == nil { order.append(v.digest) }
             states[v.digest] = v
+            if v.error != nil, !v.canceled {
+                _ = logs.flush(v.digest, started: v.started)
+                logs.failed(v.digest, name: v.name)
+            }
         case .log(let vertex, _, let data):
-            if let line = String(decoding: data, as: UTF8.self).split(separator: "\n").last { lastLine[vertex] = String(line) }
-        case .status:
-            break
-        case .warning(_, let short, _):
-            warnings.append(short)
+            _ = logs.add(data, vertex: vertex, started: states[vertex]?.started)
+        case .status(let s):
+            var list = tasks[s.vertex] ?? []
+            if let i = list.firstIndex(where: { $0.id == s.id }) {
+                // A late in-flight update does not undo a finished transfer.
+                if list[i].completed == nil { list[i] = s }
+            } else {
+                list.append(s)
+            }
+            tasks[s.vertex] = list
+        case .warning(_, let short, let detail):
+            warnings.append(short + (detail.isEmpty ? "" : " (" + detail.joined(separator: "; ") + ")"))
         }
-        if Date().timeIntervalSince(lastDraw) >= 0.1 { draw() }
+        if !ended, Date().timeIntervalSince(lastDraw) >= 0.1 { draw(finished: false) }
     }
 
-    private func draw() {
+    public func tick() async { if !ended { draw(finished: false) } }
+
+    private func draw(finished: Bool) {
         lastDraw = Date()
-        var text = drawnLines > 0 ? "\u{1B}[\(drawnLines)A" : ""
-        var lines: [String] = []
-        for d in order {
-            guard let v = states[d] else { continue }
-            let mark: String
-            if v.canceled { mark = "CANCELED" } else if v.error != nil { mark = "ERROR" } else if v.cached && v.completed != nil { mark = "CACHED" } else if let c = v.completed {
-                mark = String(format: "%.1fs", c.timeIntervalSince(v.started ?? c))
-            } else {
-                mark = String(format: "%.1fs…", Date().timeIntervalSince(v.started ?? Date()))
-            }
-            var line = " => \(v.name)"
-            if line.count > 100 { line = String(line.prefix(99)) + "…" }
-            lines.append(line + "  " + mark)
-            if v.completed == nil, v.error == nil, let l = lastLine[d] { lines.append("    " + String(l.prefix(96))) }
+        _ = logs.flush(olderThan: PlainPrinter.partialLineDelay, started: { self.states[$0]?.started })
+        let entries = order.compactMap { d in
+            states[d].map { TTYFrame.Entry(status: $0, tasks: tasks[d] ?? [], logs: (logs.lines[d] ?? []).map(\.text)) }
         }
+        let size = TerminalSize.of(output.fileDescriptor)
+        let lines = TTYFrame(entries: entries, started: started, finished: finished).lines(now: lastDraw, width: size.columns, height: size.rows)
+        // Up to the first line drawn, then each line cleared and written, then everything below
+        // cleared (a shorter frame, or lines a narrower terminal wrapped).
+        var text = drawnLines > 0 ? "\r\u{1B}[\(drawnLines)A" : ""
         for l in lines { text += "\u{1B}[2K" + l + "\n" }
-        // Clear lines left over from a taller previous frame.
-        if drawnLines > lines.count {
-            for _ in lines.count..<drawnLines { text += "\u{1B}[2K\n" }
-            text += "\u{1B}[\(drawnLines - lines.count)A"
-        }
+        text += "\u{1B}[J"
         drawnLines = lines.count
         Console.write(text, to: output.fileDescriptor)
     }
 
     public func finish() async {
-        draw()
-        for w in warnings { Console.write("WARNING: \(w)\n", to: output.fileDescriptor) }
+        guard !ended else { return }
+        ended = true
+        draw(finished: true)
+        var tail = ""
+        if !warnings.isEmpty {
+            tail += " \(warnings.count) warning\(warnings.count == 1 ? "" : "s") found:\n"
+            for w in warnings { tail += "WARNING: \(w)\n" }
+        }
+        tail += logs.failureText
+        if !tail.isEmpty { Console.write(tail, to: output.fileDescriptor) }
+    }
+}
+
+/// The size of the terminal behind a file descriptor (80×24 when it is not one).
+enum TerminalSize {
+    static func of(_ fd: Int32) -> (columns: Int, rows: Int) {
+        var size = winsize()
+        guard ioctl(fd, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0, size.ws_row > 0 else { return (80, 24) }
+        return (Int(size.ws_col), Int(size.ws_row))
     }
 }

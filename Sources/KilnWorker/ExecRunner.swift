@@ -99,11 +99,10 @@ struct ExecRunner {
         try spec.json().write(to: URL(fileURLWithPath: bundle + "/config.json"))
 
         let runc = Runc(root: store.root + "/runc")
-        let (status, tail) = try await runc.run(bundle: bundle, id: Runc.containerID(claim: store.claim.id), report: report)
+        // The output streamed to the progress display, which shows a failed step's last lines.
+        let status = try await runc.run(bundle: bundle, id: Runc.containerID(claim: store.claim.id), report: report)
         if status != 0 {
-            var message = "process \"\(op.argv.joined(separator: " "))\" did not complete successfully: exit code: \(status)"
-            if !tail.isEmpty { message += "\n" + tail.joined(separator: "\n") }
-            throw WorkerError(message)
+            throw WorkerError("process \"\(op.argv.joined(separator: " "))\" did not complete successfully: exit code: \(status)")
         }
         return before
     }

@@ -1,7 +1,6 @@
 import Foundation
 import KilnStore
 import KilnSystem
-import Synchronization
 
 /// runc as the worker drives it: containers under `ROOT/runc`, named after this process's
 /// claim (so a later kiln can tell a dead build's containers from a live one's), run in the
@@ -21,21 +20,16 @@ struct Runc {
         return parts.count == 3 && parts[0] == "kiln" ? String(parts[1]) : nil
     }
 
-    /// Runs the bundle's container to its end; returns the exit status and the last lines of
-    /// output (the rest streams to `report` as it comes). On cancellation the container's init
-    /// is killed; the container is deleted in every case.
-    func run(bundle: String, id: String, report: @escaping @Sendable ([UInt8], Int) async -> Void) async throws -> (Int32, [String]) {
-        let tail = Mutex<[UInt8]>([])
+    /// Runs the bundle's container to its end and returns its exit status; output streams to
+    /// `report` as it comes. On cancellation the container's init is killed; the container is
+    /// deleted in every case.
+    func run(bundle: String, id: String, report: @escaping @Sendable ([UInt8], Int) async -> Void) async throws -> Int32 {
         let stateFile = "\(root)/\(id)/state.json"
         let finished = OnceFlag()
         defer { finished.set() }
         let result: Subprocess.Result
         do {
             result = try await Subprocess.run(["runc", "--root", root, "run", "--bundle", bundle, id], stream: { chunk, fd in
-                tail.withLock { t in
-                    t += chunk
-                    if t.count > 16_384 { t.removeFirst(t.count - 16_384) }
-                }
                 await report(chunk, Int(fd))
             }, onCancel: { _ in Self.killInit(stateFile: stateFile, until: finished) })
         } catch {
@@ -43,8 +37,7 @@ struct Runc {
             throw error
         }
         await delete(id)
-        let lines = String(decoding: tail.withLock { $0 }, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
-        return (result.status, lines.suffix(11).map(String.init).filter { !$0.isEmpty }.suffix(10).map { $0 })
+        return result.status
     }
 
     /// `runc delete --force` (kills what is left of the container and removes its state).

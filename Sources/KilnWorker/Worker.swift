@@ -57,7 +57,7 @@ public struct Worker: VertexExecutor {
                      report: @escaping @Sendable (ProgressEvent) async -> Void) async throws -> CachedLayer? {
         let vertexID = vertex.key.id
         let pulls: TransferReporter = { id, name, current, total in
-            await report(.status(vertex: vertexID, id: id, name: name, current: current, total: total))
+            await report(.status(TaskStatus(vertex: vertexID, id: id, name: name, current: current, total: total)))
         }
         switch vertex.op {
         case .image:

@@ -67,8 +67,11 @@ struct Build: AsyncParsableCommand {
         try OutputPaths.check(request, metadataFile: metadataFile)
         let store = try await StateDirectory.open(root)
         defer { store.claim.release() }
+        let printer = mode.printer()
         let result = try await registry.withClient { client in
-            try await BuildSession(store: store, client: client, snapshotter: try StateDirectory.requestedSnapshotter()).build(request, progress: mode.printer())
+            try await withProgressTicks(printer) {
+                try await BuildSession(store: store, client: client, snapshotter: try StateDirectory.requestedSnapshotter()).build(request, progress: printer)
+            }
         }
         if let metadataFile { try result.metadata().write(to: URL(fileURLWithPath: metadataFile)) }
     }

@@ -3,7 +3,7 @@ import KilnOCI
 import KilnSolver
 import KilnTestSupport
 import Testing
-import KilnProgress
+@testable import KilnProgress
 
 @Suite struct ProgressTests {
     static func capture(_ mode: ProgressMode, _ events: [ProgressEvent]) async throws -> String {
@@ -62,11 +62,75 @@ import KilnProgress
         let lines = out.split(separator: "\n").map(String.init)
         #expect(lines[0] == "#1 [builder 2/3] RUN echo hi")
         #expect(lines[1].hasPrefix("#1 ") && lines[1].hasSuffix(" EXEC[x]"))
-        #expect(lines.contains("#1 partial"))
+        #expect(lines.contains { $0.hasPrefix("#1 ") && $0.hasSuffix(" partial") })
         #expect(lines.contains("#1 DONE 0.5s"))
         #expect(lines.contains("#2 [builder 3/3] COPY a b"))
         #expect(lines.contains("#2 CACHED"))
         #expect(lines.contains { $0.hasPrefix("WARNING: cache ref reg/x:y not found") })
+    }
+
+    @Test func aFailedStepsLastLinesArePrintedOnceUnderItsName() async throws {
+        let name = "[stage-0 2/2] RUN make"
+        let failing: [ProgressEvent] = [
+            .vertex(VertexStatus(digest: Self.d1, name: name, started: Self.t0)),
+            .log(vertex: Self.d1, stream: 1, data: Array("compiling\nlast words\n".utf8)),
+            .vertex(VertexStatus(digest: Self.d1, name: name, started: Self.t0, completed: Self.t0, error: "exit code: 2\nmore")),
+        ]
+        for mode in [ProgressMode.plain, .tty, .quiet] {
+            let out = try await Self.capture(mode, failing)
+            #expect(out.contains("------\n > \(name):\n"), "\(mode)")
+            let printed = out.components(separatedBy: "last words").count - 1
+            #expect(printed == (mode == .quiet ? 1 : 2), "\(mode): \(out)")
+        }
+        let plain = try await Self.capture(.plain, failing)
+        #expect(plain.contains("#1 ERROR: exit code: 2\n"))
+    }
+
+    @Test func subTasksPrintWhenTheyStartAndWhenTheyAreDone() async throws {
+        let start = TaskStatus(vertex: Self.d1, id: "m", name: "pushing manifest for r/a:1@sha256:aa", started: Self.t0)
+        var end = start
+        end.completed = Self.t0.addingTimeInterval(0.25)
+        let pulled = TaskStatus(vertex: Self.d1, id: "sha256:bb", name: "pulled bb", current: 1_080_000, total: 1_080_000)
+        let out = try await Self.capture(.plain, [.vertex(VertexStatus(digest: Self.d1, name: "exporting to image", started: Self.t0)),
+                                                   .status(start), .status(end), .status(end), .status(pulled)])
+        #expect(out == "#1 exporting to image\n#1 pushing manifest for r/a:1@sha256:aa\n#1 pushing manifest for r/a:1@sha256:aa 0.2s done\n"
+            + "#1 pulled bb 1.08MB done\n")
+    }
+
+    @Test func aPartialLineIsPrintedOnceItHasWaited() async throws {
+        let dir = try TemporaryDirectory()
+        let path = dir.file("out")
+        FileManager.default.createFile(atPath: path, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        let printer = PlainPrinter(output: handle)
+        await printer.handle(.vertex(VertexStatus(digest: Self.d1, name: "RUN x", started: Date())))
+        await printer.handle(.log(vertex: Self.d1, stream: 1, data: Array("Downloading... ".utf8)))
+        await printer.tick()
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == "#1 RUN x\n")
+        try await Task.sleep(for: .milliseconds(600))
+        await printer.tick()
+        #expect(try String(contentsOfFile: path, encoding: .utf8).hasSuffix(" Downloading... \n"))
+        try handle.close()
+    }
+
+    @Test func theTTYFrameFitsTheTerminalAndCollapsesFinishedStepsFirst() {
+        let t0 = Self.t0
+        var entries: [TTYFrame.Entry] = (1...10).map { i in
+            TTYFrame.Entry(status: VertexStatus(digest: Digest.of(Data("\(i)".utf8)), name: "[\(i)/11] RUN step \(i) " + String(repeating: "x", count: 60),
+                                                started: t0, completed: t0.addingTimeInterval(1)), tasks: [], logs: [])
+        }
+        entries.append(TTYFrame.Entry(status: VertexStatus(digest: Self.d2, name: "[11/11] RUN sleep 4", started: t0),
+                                      tasks: [], logs: ["one", "two"]))
+        let frame = TTYFrame(entries: entries, started: t0, finished: false)
+        let lines = frame.lines(now: t0.addingTimeInterval(2.5), width: 60, height: 8)
+        #expect(lines.count == 7)
+        #expect(lines[0] == "[+] Building 2.5s (10/11)")
+        #expect(lines.allSatisfy { $0.count <= 59 })
+        #expect(lines.contains { $0.hasPrefix(" => … ") }, "\(lines)")
+        #expect(lines.contains { $0.hasPrefix(" => [11/11] RUN sleep 4") && $0.hasSuffix("2.5s") })
+        #expect(lines.last == " => => # two")
+        let wide = frame.lines(now: t0.addingTimeInterval(2.5), width: 200, height: 60)
+        #expect(wide.count == 14 && !wide.contains { $0.hasPrefix(" => … ") })
     }
 
     @Test func quietPrintsNothingAndTTYDrawsEveryVertex() async throws {
