@@ -76,6 +76,7 @@ struct BuildOutputs: Sendable {
 
     private func assembleConfig(chain: [CachedLayer]) async throws -> ImageConfig {
         var assembler = ImageAssembler(plan: plan, images: images, sourceDateEpoch: request.sourceDateEpoch)
+        assembler.labels = request.labels
         try await assembler.learnChains(from: graph, store: context.store)
         return try assembler.config(chain: chain, graph: graph)
     }
@@ -126,7 +127,9 @@ struct BuildOutputs: Sendable {
                            _ progress: ExportProgress) async throws -> Piece {
         let exporter = ImageExporter(context: context.reporting(to: progress))
         var last: Piece = .file
-        for (refs, options) in pushes {
+        for (refs, o) in pushes {
+            var options = o
+            options.annotations = request.annotations
             let (desc, pushedConfig) = try await exporter.push(chain: chain, config: config, to: refs, options: options)
             last = .image(desc, configDigest: Digest.of(pushedConfig))
         }
@@ -141,7 +144,9 @@ struct BuildOutputs: Sendable {
             switch o {
             case .local(let dest): try await files.local(chain: chain, dest: dest)
             case .tar(let dest): try await files.tar(chain: chain, dest: dest)
-            case .oci(let dest, let names): try await files.oci(chain: chain, config: data, names: names.isEmpty ? imageNames : names, dest: dest)
+            case .oci(let dest, let names):
+                try await files.oci(chain: chain, config: data, names: names.isEmpty ? imageNames : names, dest: dest,
+                                    platform: plan.target.platform, annotations: request.annotations)
             case .docker(let dest, let names):
                 try await files.docker(chain: chain, config: data, names: names.isEmpty ? imageNames : names, dest: dest)
             case .image: break

@@ -1,7 +1,9 @@
 import Foundation
 import KilnCache
+import KilnDockerfile
 import KilnExport
 import KilnOCI
+import KilnSolver
 import KilnWorker
 
 /// How a build's result leaves it besides the local cache.
@@ -56,6 +58,10 @@ public typealias CacheImportSource = KilnCache.CacheImportSource
 public typealias BuildSecrets = KilnWorker.BuildSecrets
 /// How an image output encodes the image.
 public typealias ImageOutputOptions = KilnExport.ImageOutputOptions
+/// `--annotation`s.
+public typealias ImageAnnotations = KilnExport.ImageAnnotations
+/// A `--build-context` source.
+public typealias NamedContext = KilnDockerfile.NamedContext
 
 /// Everything one build is asked to do: the Dockerfile and its context, the arguments, where
 /// the result goes and which caches it reads and writes. A value: the CLI fills it from flags,
@@ -91,6 +97,16 @@ public struct BuildRequest: Sendable {
     public var cacheImportBudget: Duration = .seconds(15)
     /// Whether the image config is wanted even without an image output (`--metadata-file`).
     public var assembleImage = false
+    /// `--label`s for the image, over the Dockerfile's.
+    public var labels: [(String, String)] = []
+    /// `--annotation`s for the image's manifest (and an index over it when they ask for one).
+    public var annotations = ImageAnnotations()
+    /// `--build-context` sources by name.
+    public var namedContexts: [String: NamedContext] = [:]
+    /// `--add-host` entries (name, address) for every RUN's `/etc/hosts`.
+    public var extraHosts: [(String, String)] = []
+    /// `--no-cache-filter`: stages whose steps always run.
+    public var noCacheStages: [String] = []
 
     /// A request to build `dockerfile` in `context`.
     public init(context: String, dockerfile: String) {
@@ -103,4 +119,13 @@ public struct BuildRequest: Sendable {
 
     /// Parses a `--cache-from` value (a bare reference means `type=registry,ref=REF`).
     public static func cacheImport(parsing spec: String) throws(CacheSpecError) -> CacheImportSource { try CacheSpec.import(spec) }
+}
+
+extension BuildRequest {
+    /// The `--build-context` directories, as contexts (each with its own `.dockerignore`).
+    var localContexts: [String: BuildContext] {
+        var out: [String: BuildContext] = [:]
+        for (name, c) in namedContexts { if case .directory(let d) = c { out[name] = BuildContext(directory: d, dockerfileName: "Dockerfile") } }
+        return out
+    }
 }

@@ -65,6 +65,7 @@ public struct BuildSession: Sendable {
         if let problem = context.ignore.problems.first { throw BuildError(".dockerignore: \(problem)") }
         var builder = GraphBuilder(context: context, sourceDateEpoch: request.sourceDateEpoch)
         builder.fileName = request.dockerfileName
+        builder.namedContexts = request.localContexts
         builder.remoteFiles = try await RemoteSources(client: client, store: store).fetch(plan) { await warnings.handle($0) }
         return PreparedBuild(request: request, context: context, plan: plan, images: images, graph: try builder.build(plan, images: images))
     }
@@ -77,8 +78,9 @@ public struct BuildSession: Sendable {
         }
         let fetcher = RegistryBlobFetcher(store: store, client: client)
         let snapshots = Snapshots.make(fetcher: fetcher, kind: Snapshots.choose(for: store, requested: snapshotter).kind)
-        let worker = Worker(store: store, snapshots: snapshots, context: prepared.context, secrets: request.secrets,
+        var worker = Worker(store: store, snapshots: snapshots, context: prepared.context, secrets: request.secrets,
                             sourceDateEpoch: request.sourceDateEpoch, noCache: request.noCache)
+        worker.namedContexts = request.localContexts
         let solver = Solver(graph: graph, store: store, executor: worker, printer: warnings, noCache: request.noCache)
         var chain = try await solver.solve()
         let outputs = BuildOutputs(context: ExportContext(client: client, fetcher: fetcher), filesystems: snapshots, plan: prepared.plan,
@@ -101,8 +103,11 @@ public struct BuildSession: Sendable {
     private func plan(_ request: BuildRequest, warnings: WarningLog) async throws -> (BuildPlan, [String: ResolvedImage]) {
         let parsed = try DockerfileParser(fileName: request.dockerfileName).parse(request.dockerfile)
         let resolver = ImageResolver(client: client, store: store)
-        let options = PlanOptions(buildArgs: request.buildArgs, target: request.target, fileName: request.dockerfileName,
+        var options = PlanOptions(buildArgs: request.buildArgs, target: request.target, fileName: request.dockerfileName,
                                   defaultNetwork: request.network)
+        options.extraHosts = request.extraHosts
+        options.namedContexts = request.namedContexts
+        options.noCacheStages = request.noCacheStages
         let plan = try await BuildPlanner(options: options).plan(parsed) { ref, platform in
             try await resolver.resolve(ref, platform: platform).config
         }

@@ -1,4 +1,5 @@
 import Foundation
+import KilnDockerfile
 import KilnOCI
 import KilnRegistry
 import KilnSolver
@@ -23,6 +24,12 @@ public actor ImageResolver {
     /// Resolves `reference` for `platform`.
     public func resolve(_ reference: String, platform: Platform) async throws -> ResolvedImage {
         if let r = cache[reference] { return r }
+        if reference.hasPrefix(NamedContext.ociLayoutScheme) {
+            let img = try await OCILayoutImage(store: store).resolve(String(reference.dropFirst(NamedContext.ociLayoutScheme.count)),
+                                                                     reference: reference, platform: platform)
+            cache[reference] = img
+            return img
+        }
         let ref = try Reference(parsing: reference)
         var top = try await client.manifest(ref)
         if case .index(let index) = try top.document() {

@@ -7,6 +7,8 @@ public struct BuildPlan: Sendable {
     public var stages: [PlannedStage]
     /// Warnings (unused build args, ignored directives…).
     public var warnings: [String]
+    /// Stages (Dockerfile indices) whose steps run even when cached (`--no-cache-filter`).
+    public var uncachedStages: Set<Int> = []
     /// The stage that is the build's result.
     public var target: PlannedStage { stages[stages.count - 1] }
 
@@ -53,6 +55,8 @@ public enum StageBase: Sendable, Equatable {
     case stage(Int)
     /// `FROM scratch`.
     case scratch
+    /// A `--build-context` directory, by name: its files are the stage's filesystem.
+    case named(String)
 }
 
 /// One instruction after FROM.
@@ -137,6 +141,8 @@ public struct RunStep: Sendable {
     public var proxyEnv: [(String, String)] = []
     /// The container's hostname (`BUILDKIT_SANDBOX_HOSTNAME`), when set.
     public var hostname: String?
+    /// `--add-host` entries for the container's `/etc/hosts` (name, address), in order.
+    public var extraHosts: [(String, String)] = []
 }
 
 /// A `COPY` or `ADD` step, resolved.
@@ -182,4 +188,6 @@ public enum CopyFrom: Sendable, Equatable {
     case stage(Int)
     /// An image reference.
     case image(String)
+    /// A `--build-context` directory, by name.
+    case named(String)
 }

@@ -8,7 +8,7 @@ extension BuildPlanner {
     func triggers(of stage: RawStage, in raw: [RawStage], escape: Character,
                   imageConfig: ImageConfigLookup) async throws -> [Instruction] {
         let texts: [String]
-        if stage.image.lowercased() == "scratch" {
+        if stage.image.lowercased() == "scratch" || stage.localContext != nil {
             return []
         } else if let parent = stageIndex(stage.image, before: stage.index, in: raw) {
             texts = raw[parent].body.filter { $0.keyword == "ONBUILD" }.map(Self.triggerText)

@@ -83,6 +83,11 @@ extension BuildPlanner {
     private func startingState(of stage: RawStage, raw: [RawStage], planned: [Int: PlannedStage], platform: Platform,
                                imageConfig: ImageConfigLookup) async throws -> StageState {
         var state = StageState()
+        if let name = stage.localContext {
+            state.base = .named(name)
+            state.scope.env = [("PATH", PlannedStage.defaultPath)]
+            return state
+        }
         if stage.image.lowercased() == "scratch" {
             state.scope.env = [("PATH", PlannedStage.defaultPath)]
             return state
@@ -204,6 +209,7 @@ extension BuildPlanner {
                               buildArgs: args, env: scope.env, workdir: state.workdir, user: state.user)
         runStep.proxyEnv = options.proxyEnv
         runStep.hostname = options.buildArgs["BUILDKIT_SANDBOX_HOSTNAME"]
+        runStep.extraHosts = options.extraHosts
         runStep.parsedMounts = try mounts.map { m throws(DockerfileError) in try RunMount.parse(m, line: ins.line, file: options.fileName) }
         for m in runStep.parsedMounts where m.kind == .bind || m.kind == .cache {
             if let f = m.from, stageIndex(f, before: inputs.stage.index, in: inputs.raw) == nil {
@@ -304,6 +310,8 @@ extension BuildPlanner {
             let v = try expand(f, words: words, line: ins.line, lookup)
             if let i = stageIndex(v, before: stage.index, in: raw) {
                 from = .stage(i)
+            } else if let (name, context) = namedContext(v) {
+                from = context.imageReference.map { .image($0) } ?? .named(name)
             } else if Int(v) != nil || raw[stage.index...].contains(where: { $0.name == v.lowercased() }) {
                 throw error(ins.line, "COPY --from=\(v): stage \(v) is not an earlier stage")
             } else {

@@ -15,6 +15,13 @@ public struct PlanOptions: Sendable {
     public var fileName: String
     /// Network for RUN steps without `--network` (`kiln build --network`).
     public var defaultNetwork: String?
+    /// `--add-host` entries (name, address) every RUN sees in `/etc/hosts`.
+    public var extraHosts: [(String, String)] = []
+    /// `--build-context` sources by name: they replace a stage of that name, a `FROM NAME`
+    /// image and a `COPY --from=NAME`.
+    public var namedContexts: [String: NamedContext] = [:]
+    /// `--no-cache-filter`: the stages (by name) whose steps always run.
+    public var noCacheStages: [String] = []
 
     /// Options for a build.
     public init(buildArgs: [String: String] = [:], target: String? = nil, platform: Platform = .linuxAMD64,
@@ -89,6 +96,8 @@ public struct BuildPlanner: Sendable {
         var image: String
         var platform: Platform?
         var body: [Instruction]
+        /// The `--build-context` directory the stage starts from, by name.
+        var localContext: String?
     }
 
     /// Plans the build.
@@ -132,6 +141,14 @@ public struct BuildPlanner: Sendable {
             }
         }
         guard !raw.isEmpty else { throw error(0, "no FROM instruction: a Dockerfile needs at least one stage") }
+        applyNamedContexts(&raw)
+        var uncached = Set<Int>()
+        for name in options.noCacheStages {
+            guard let i = raw.firstIndex(where: { $0.name == name.lowercased() }) else {
+                throw error(0, "--no-cache-filter: no stage named \"\(name)\"" + Suggestion.didYouMean(name, among: raw.compactMap(\.name)))
+            }
+            uncached.insert(i)
+        }
 
         // The target and what it needs.
         let targetIndex: Int
@@ -159,7 +176,7 @@ public struct BuildPlanner: Sendable {
         for name in options.buildArgs.keys.sorted() where !usedArgs.contains(name) && builtins[name] == nil && !PlanOptions.isProxyArg(name) {
             warnings.append("build arg \(name) is not used by any stage built")
         }
-        return BuildPlan(stages: needed.sorted().compactMap { planned[$0] }, warnings: warnings)
+        return BuildPlan(stages: needed.sorted().compactMap { planned[$0] }, warnings: warnings, uncachedStages: uncached)
     }
 
     private func checkFlags(_ ins: Instruction) throws(DockerfileError) {
@@ -200,7 +217,7 @@ public struct BuildPlanner: Sendable {
             let expanded = try expand(p, words: words, line: ins.line, lookup)
             do { platform = try Platform(parsing: expanded) } catch { throw self.error(ins.line, "FROM --platform: \(error.description)") }
         }
-        return RawStage(index: index, from: ins, name: name, image: image, platform: platform, body: [])
+        return RawStage(index: index, from: ins, name: name, image: image, platform: platform, body: [], localContext: nil)
     }
 
     func stageIndex(_ value: String, before index: Int, in raw: [RawStage]) -> Int? {

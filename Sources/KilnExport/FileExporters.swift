@@ -34,14 +34,23 @@ public struct FileExporters: Sendable {
     }
 
     /// Writes an OCI image layout tar: `oci-layout`, `index.json`, `blobs/sha256/…`.
-    public func oci(chain: [CachedLayer], config: Data, names: [String], dest: String) async throws {
-        let (_, manifest) = try ImageExporter.manifest(chain: chain, config: config)
-        let top = Descriptor(mediaType: MediaType.ociManifest, digest: Digest.of(manifest), size: Int64(manifest.count))
-        let annotations = names.first.map { ["org.opencontainers.image.ref.name": Self.tagPart($0)] }
-        let layers = try await verifiedFiles(chain)
+    /// The image is named in `index.json` as BuildKit names it (`io.containerd.image.name` and
+    /// the tag as `org.opencontainers.image.ref.name`); `annotations` go on the manifest, and on
+    /// an index over it when they ask for one.
+    public func oci(chain: [CachedLayer], config: Data, names: [String], dest: String,
+                    platform: Platform = .linuxAMD64, annotations: ImageAnnotations = ImageAnnotations()) async throws {
+        let documents = try ImageDocuments.make(chain: chain, config: config, platform: platform, annotations: annotations)
+        var named = annotations.indexDescriptor
+        if let name = names.first {
+            named["io.containerd.image.name"] = (try? Reference(parsing: name))?.description ?? name
+            named["org.opencontainers.image.ref.name"] = Self.tagPart(name)
+        }
+        var blobs: [OCILayout.Blob] = [.data(config), .data(documents.manifest.data)]
+        if let index = documents.index { blobs.append(.data(index.data)) }
+        blobs += try await verifiedFiles(chain)
+        let (finalBlobs, top) = (blobs, named.isEmpty ? nil : named)
         try await writeTar(dest) { writer in
-            try OCILayout.write(to: TarLayoutSink(writer: writer), top: top, annotations: annotations,
-                                blobs: [.data(config), .data(manifest)] + layers)
+            try OCILayout.write(to: TarLayoutSink(writer: writer), top: documents.top.descriptor, annotations: top, blobs: finalBlobs)
         }
     }
 

@@ -15,6 +15,8 @@ public struct ImageAssembler {
     public var images: [String: ResolvedImage]
     /// `SOURCE_DATE_EPOCH`: clamp every created time to it.
     public var sourceDateEpoch: Int64?
+    /// `--label`s: set on the image over the Dockerfile's own.
+    public var labels: [(String, String)] = []
 
     /// An assembler.
     public init(plan: BuildPlan, images: [String: ResolvedImage], sourceDateEpoch: Int64? = nil) {
@@ -26,7 +28,14 @@ public struct ImageAssembler {
     /// The config for the target stage whose final chain is `chain`. Which steps added layers
     /// comes from ``chainLengths`` (see ``learnChains(from:store:)``).
     public func config(chain: [CachedLayer], graph: BuildGraph) throws -> ImageConfig {
-        try config(for: plan.target, chain: chain, graph: graph)
+        var config = try config(for: plan.target, chain: chain, graph: graph)
+        guard !labels.isEmpty else { return config }
+        var rt = config.runtime
+        var merged = rt.labels ?? [:]
+        for (k, v) in labels { merged[k] = v }
+        rt.labels = merged
+        config.runtime = rt
+        return config
     }
 
     private func config(for stage: PlannedStage, chain: [CachedLayer], graph: BuildGraph) throws -> ImageConfig {
@@ -60,13 +69,14 @@ public struct ImageAssembler {
     private func base(of stage: PlannedStage, chain: [CachedLayer], graph: BuildGraph) throws -> (ImageConfig, [HistoryEntry], Int) {
         switch stage.base {
         case .scratch:
-            // As BuildKit's empty image: the default PATH and `/` as working directory.
-            var config = ImageConfig(platform: stage.platform)
-            var rt = config.runtime
-            rt.env = ["PATH=" + PlannedStage.defaultPath]
-            rt.workingDir = "/"
-            config.runtime = rt
-            return (config, [], 0)
+            return (Self.emptyConfig(stage.platform), [], 0)
+        case .named(let name):
+            // A directory's files, one layer (none when it is empty), and no config of its own.
+            let count = min(chain.count, chainLengths[stage.fromName] ?? 0)
+            let history = chain.prefix(count).map { l in
+                HistoryEntry(created: Timestamp.rfc3339(clamp(l.createdAt)), createdBy: "build context \(name)", comment: "buildkit.dockerfile.v0")
+            }
+            return (Self.emptyConfig(stage.platform), history, count)
         case .image(let ref, _):
             guard let img = images[ref] else { throw ExportError("base image \(ref) was not resolved") }
             var history = img.config.history
@@ -81,6 +91,16 @@ public struct ImageAssembler {
             let config = try self.config(for: parent, chain: Array(chain.prefix(count)), graph: graph)
             return (Self.consumingTriggers(config), config.history, count)
         }
+    }
+
+    /// As BuildKit's empty image: the default PATH and `/` as working directory.
+    static func emptyConfig(_ platform: Platform) -> ImageConfig {
+        var config = ImageConfig(platform: platform)
+        var rt = config.runtime
+        rt.env = ["PATH=" + PlannedStage.defaultPath]
+        rt.workingDir = "/"
+        config.runtime = rt
+        return config
     }
 
     /// A base's config with its ONBUILD triggers gone: the stage built on it ran them.

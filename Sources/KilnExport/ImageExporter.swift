@@ -43,25 +43,40 @@ public struct ImageExporter: Sendable {
         }
         if options.compression != nil { config.diffIDs = layers.map(\.diffID) }
         let data = try config.encoded()
-        let desc = try await push(chain: layers, config: data, to: refs, oci: options.ociMediaTypes)
+        let documents = try ImageDocuments.make(chain: layers, config: data, platform: Platform(os: config.os ?? "linux",
+                                                architecture: config.architecture ?? "amd64"), oci: options.ociMediaTypes, annotations: options.annotations)
+        let desc = try await push(chain: layers, config: data, documents: documents, to: refs)
         return (desc, data)
     }
 
     /// Pushes to every reference; returns the manifest descriptor.
     public func push(chain: [CachedLayer], config: Data, to refs: [Reference], oci: Bool = true) async throws -> Descriptor {
-        let (manifest, manifestData) = try Self.manifest(chain: chain, config: config, oci: oci)
-        let mediaType = manifest.mediaType ?? MediaType.ociManifest
-        let digest = Digest.of(manifestData)
-        await context.progress.done("exporting manifest \(digest)", bytes: Int64(manifestData.count))
-        await context.progress.done("exporting config \(manifest.config.digest)", bytes: manifest.config.size)
+        let documents = try ImageDocuments.make(chain: chain, config: config, platform: .linuxAMD64, oci: oci)
+        return try await push(chain: chain, config: config, documents: documents, to: refs)
+    }
+
+    /// Pushes `documents` (the manifest, then the index over it when there is one) to every
+    /// reference; returns the descriptor of the top document.
+    func push(chain: [CachedLayer], config: Data, documents: ImageDocuments, to refs: [Reference]) async throws -> Descriptor {
+        let manifest = documents.manifest
+        let configDigest = Digest.of(config)
+        let configType = manifest.descriptor.mediaType == MediaType.dockerManifest ? MediaType.dockerConfig : MediaType.ociConfig
+        await context.progress.done("exporting manifest \(manifest.descriptor.digest)", bytes: manifest.descriptor.size)
+        await context.progress.done("exporting config \(configDigest)", bytes: Int64(config.count))
+        if let index = documents.index { await context.progress.done("exporting manifest list \(index.descriptor.digest)", bytes: index.descriptor.size) }
         for ref in refs {
             try await context.progress.task("pushing layers") { try await pusher.push(chain, to: ref) }
-            try await context.client.pushBlob(config, mediaType: manifest.config.mediaType, to: ref)
-            try await context.progress.task("pushing manifest for \(ref)@\(digest)") {
-                try await context.client.putManifest(manifestData, mediaType: mediaType, to: ref)
+            try await context.client.pushBlob(config, mediaType: configType, to: ref)
+            if documents.index != nil {
+                // The manifest by digest, then the index under the tag.
+                try await context.client.putManifest(manifest.data, mediaType: manifest.descriptor.mediaType, to: ref.withDigest(manifest.descriptor.digest))
+            }
+            let top = documents.top
+            try await context.progress.task("pushing manifest for \(ref)@\(top.descriptor.digest)") {
+                try await context.client.putManifest(top.data, mediaType: top.descriptor.mediaType, to: ref)
             }
         }
-        return Descriptor(mediaType: mediaType, digest: digest, size: Int64(manifestData.count))
+        return documents.top.descriptor
     }
 }
 
@@ -73,6 +88,8 @@ public struct ImageOutputOptions: Sendable, Equatable {
     public var compression: Compression?
     /// Convert every layer.
     public var forceCompression = false
+    /// `--annotation`s for the manifest and, when asked, an index over it.
+    public var annotations = ImageAnnotations()
 
     /// Defaults: OCI types, layers as built.
     public init() {}

@@ -41,6 +41,17 @@ public struct Platform: Hashable, Sendable, Codable, CustomStringConvertible {
     /// The platform Kiln builds for by default.
     public static let linuxAMD64 = Platform(os: "linux", architecture: "amd64")
 
+    /// The platform of this machine (what its RUN steps execute natively).
+    public static var current: Platform {
+        #if arch(x86_64)
+        Platform(os: "linux", architecture: "amd64")
+        #elseif arch(arm64)
+        Platform(os: "linux", architecture: "arm64", variant: "v8")
+        #else
+        Platform(os: "linux", architecture: "unknown")
+        #endif
+    }
+
     /// `os/arch[/variant]`.
     public var description: String {
         [os, architecture, variant].compactMap { $0 }.joined(separator: "/")

@@ -50,6 +50,8 @@ public struct Vertex: Sendable {
     public var alternativeKeys: [CacheKey]
     /// Where the step is written (`Dockerfile:3`), for errors.
     public var location: String?
+    /// The Dockerfile index of the stage it belongs to (a base image: the first stage using it).
+    public var stage: Int?
 
     /// Whether the first input is the filesystem this step changes. Not so for a COPY into a
     /// stage that is still empty scratch: its only input is where it copies from.
@@ -127,6 +129,8 @@ public struct GraphBuilder: Sendable {
     public var remoteFiles: [String: RemoteFile] = [:]
     /// The Dockerfile's name, for the locations errors name.
     public var fileName = "Dockerfile"
+    /// `--build-context` directories, by name.
+    public var namedContexts: [String: BuildContext] = [:]
 
     /// A builder for `context`.
     public init(context: BuildContext, sourceDateEpoch: Int64? = nil) {
@@ -141,14 +145,17 @@ public struct GraphBuilder: Sendable {
 
     /// Builds the graph; `images` gives the resolved base images by reference.
     public func build(_ plan: BuildPlan, images: [String: ResolvedImage]) throws(GraphError) -> BuildGraph {
-        var g = GraphUnderConstruction(plan: plan, images: images, context: context, sourceDateEpoch: sourceDateEpoch, remoteFiles: remoteFiles)
+        var g = GraphUnderConstruction(plan: plan, images: images, context: context, namedContexts: namedContexts,
+                                       sourceDateEpoch: sourceDateEpoch, remoteFiles: remoteFiles)
         for stage in plan.stages {
             var state: Int?
             switch stage.base {
             case .image(let ref, _): state = try g.image(ref, name: stage.fromName)
             case .stage(let i): state = g.stageResults[i]
             case .scratch: state = nil
+            case .named(let n): state = try CopyOp.lower(.wholeContext(n), name: stage.fromName, stage: stage, state: nil, into: &g)
             }
+            if let s = state, g.vertices[s].stage == nil { g.vertices[s].stage = stage.index }
             for step in stage.steps {
                 guard let name = step.vertexName else { continue }
                 let location = "\(fileName):\(step.instruction.line)"
@@ -162,7 +169,10 @@ public struct GraphBuilder: Sendable {
                 } catch {
                     throw GraphError(description: "\(location): \(error.description)")
                 }
-                if let s = state, g.vertices[s].name == name { g.vertices[s].location = location }
+                if let s = state, g.vertices[s].name == name {
+                    g.vertices[s].location = location
+                    g.vertices[s].stage = stage.index
+                }
             }
             if let s = state { g.stageResults[stage.index] = s }
         }

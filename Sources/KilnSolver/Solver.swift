@@ -59,6 +59,8 @@ public actor Solver {
     private let executor: any VertexExecutor
     private let printer: any ProgressPrinter
     private let noCache: Bool
+    /// Vertices that run even when cached (``uncachedVertices(_:)``).
+    private let uncached: Set<Int>
     private var tasks: [Int: Task<[CachedLayer], any Error>] = [:]
     private var reported: Set<Int> = []
     /// Chains of finished vertices, to know which hold a blob that turned out unfetchable.
@@ -90,7 +92,20 @@ public actor Solver {
         self.executor = executor
         self.printer = printer
         self.noCache = noCache
+        self.uncached = Self.uncachedVertices(graph)
         self.limiter = AsyncSemaphore(value: parallelism)
+    }
+
+    /// The steps of the `--no-cache-filter` stages and every step that depends on one: as in
+    /// BuildKit, a step that ignores the cache does not offer its key to the steps after it.
+    static func uncachedVertices(_ graph: BuildGraph) -> Set<Int> {
+        var out = Set<Int>()
+        guard !graph.plan.uncachedStages.isEmpty else { return out }
+        for v in graph.vertices {
+            if case .image = v.op { continue }
+            if v.stage.map(graph.plan.uncachedStages.contains) == true || v.inputs.contains(where: out.contains) { out.insert(v.index) }
+        }
+        return out
     }
 
     /// Solves the target; returns its layer chain (empty for an empty scratch image).
@@ -131,7 +146,8 @@ public actor Solver {
             await report(.vertex(VertexStatus(digest: v.key.id, name: v.name, started: start, completed: Date())))
             return chain
         }
-        if !noCache, let hit = try await store.cachedResult(v.key.id) {
+        let useCache = !noCache && !uncached.contains(index)
+        if useCache, let hit = try await store.cachedResult(v.key.id) {
             try await store.hold(hit.map(\.digest))  // a concurrent prune leaves them to this build
             await reportCached(index)
             chains[index] = hit
@@ -140,7 +156,7 @@ public actor Solver {
         var retried: [Digest: Int] = [:]
         while true {
             let inputs = try await solveInputs(v)
-            let contentKey = noCache ? nil : await self.contentKey(v, inputs: inputs)
+            let contentKey = useCache ? await self.contentKey(v, inputs: inputs) : nil
             if let contentKey, let hit = try await store.cachedResult(contentKey.id) {
                 try await store.hold(hit.map(\.digest))
                 try await store.storeResult(key: v.key.id, recordDigest: v.key.recordDigest, description: v.name, layers: hit)

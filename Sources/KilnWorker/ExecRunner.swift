@@ -88,7 +88,7 @@ struct ExecRunner {
                                additionalGids: user.groups, rootfs: merged, network: run.network ?? "default")
         spec.extraMounts = mounts.specMounts
         spec.hostname = run.hostname ?? spec.hostname
-        spec.hostsFile = try Self.writeHosts(in: root.work, hostname: spec.hostname)
+        spec.hostsFile = try Self.writeHosts(in: root.work, hostname: spec.hostname, extra: run.extraHosts)
         if let script = op.script {
             let file = root.work + "/script"
             let sink = try FileSink(path: file, mode: 0o755)
@@ -166,10 +166,12 @@ struct ExecRunner {
 
     /// `USER` as uid, gid, supplementary groups and home, from the image's passwd and group
     /// files (read inside the image: links in it never lead to the host's files).
-    /// A step's own `/etc/hosts`: localhost, and its hostname on the loopback address.
-    static func writeHosts(in directory: String, hostname: String) throws -> String {
+    /// A step's own `/etc/hosts`: localhost, its hostname on the loopback address, then the
+    /// `--add-host` entries.
+    static func writeHosts(in directory: String, hostname: String, extra: [(String, String)] = []) throws -> String {
         let path = directory + "/hosts"
-        let text = "127.0.0.1\tlocalhost \(hostname)\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+        var text = "127.0.0.1\tlocalhost \(hostname)\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+        for (name, address) in extra { text += "\(address)\t\(name)\n" }
         try text.write(toFile: path, atomically: false, encoding: .utf8)
         return path
     }

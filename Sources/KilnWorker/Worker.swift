@@ -27,6 +27,8 @@ public struct Worker: VertexExecutor {
     let sourceDateEpoch: Int64?
     /// With `--no-cache`: the cache mounts this build has started afresh.
     let freshCaches: FreshCacheMounts?
+    /// `--build-context` directories, by name.
+    public var namedContexts: [String: BuildContext] = [:]
     var contextDirectory: String { context.directory }
 
     /// A worker for `context`; `secrets` are the `--secret` values (kept in memory);
@@ -166,10 +168,17 @@ public struct Worker: VertexExecutor {
                            report: @escaping TransferReporter) async throws -> CachedLayer? {
         let sourceRoot: String
         let sources: [CopySource]
+        var sourceContext: BuildContext?
         switch copy.from {
         case .context:
             sourceRoot = contextDirectory
             sources = paths
+            sourceContext = context
+        case .named(let name):
+            guard let named = namedContexts[name] else { throw WorkerError("\(step): no build context named \(name)") }
+            sourceRoot = named.directory
+            sources = paths
+            sourceContext = named
         case .stage, .image:
             sourceRoot = try await snapshots.directory(for: chains.from ?? [], report: report)
             sources = try Self.stageSources(copy, written: paths, root: sourceRoot, step: step)
@@ -178,9 +187,10 @@ public struct Worker: VertexExecutor {
         var destRoot: String?
         if let base = chains.base { destRoot = try await snapshots.directory(for: base, report: report) }
         let reference = destRoot.map(RootedDirectory.init)
+        // Files from a context directory belong to root unless --chown says otherwise.
         let owner: (uid: uid_t, gid: gid_t)? = try copy.chown.map { try Self.parseOwner($0, rootfs: destRoot) }
-            ?? (copy.from == .context ? (0, 0) : nil)
-        let filter = copy.from == .context ? context.filter(exclude: copy.exclude) : CopyFilter(ignore: DockerIgnore(), exclude: copy.exclude)
+            ?? (sourceContext != nil ? (0, 0) : nil)
+        let filter = sourceContext?.filter(exclude: copy.exclude) ?? CopyFilter(ignore: DockerIgnore(), exclude: copy.exclude)
         let urls = copy.from == .context ? copy.sources.filter(CopyStep.isURL) : []
         let downloads = try urls.map { u throws -> (String, RemoteFile) in
             guard let f = remote[u] else { throw WorkerError("\(u) was not downloaded") }

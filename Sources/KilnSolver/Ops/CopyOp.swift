@@ -64,22 +64,10 @@ public struct CopyOp: Sendable {
         let asWritten = written.map { CopySource(name: FSPath.base($0), path: $0) }
         switch copy.from {
         case .context:
-            guard !copy.sources.isEmpty else { return (nil, nil, []) }  // heredoc-only COPY
-            let local = copy.sources.filter { !CopyStep.isURL($0) }
-            let urls = copy.sources.filter(CopyStep.isURL)
-            let sources = local.isEmpty ? [] : try g.context.resolve(local, parents: copy.parents, step: name)
-            var content = local.isEmpty ? try Definition.digest(["no-context"])
-                : try g.context.checksum(sources.map(\.path), exclude: copy.exclude, step: name)
-            if !urls.isEmpty {
-                // Downloaded files key the step by what was downloaded, not by the URL alone.
-                var parts = [content.description]
-                for u in urls {
-                    guard let f = g.remoteFiles[u] else { throw GraphError(description: "\(name): \(u) was not downloaded") }
-                    parts.append("\(u) \(f.digest) \(f.fileName) \(f.modified)")
-                }
-                content = try Definition.digest(parts)
-            }
-            return (KeyInput(link: try g.contentRoot(content), selector: Definition.selector(written + urls)), nil, sources)
+            return try contextSource(copy, in: g.context, name: name, written: written, remoteFiles: g.remoteFiles, into: &g)
+        case .named(let n):
+            guard let context = g.namedContexts[n] else { throw GraphError(description: "\(name): no build context named \(n)") }
+            return try contextSource(copy, in: context, name: name, written: written, remoteFiles: [:], into: &g)
         case .stage(let i):
             guard let v = g.stageResults[i] else {
                 // Copying from an empty scratch stage: nothing to read, the selector still names the paths.
@@ -90,5 +78,28 @@ public struct CopyOp: Sendable {
             let v = try g.image(ref, name: name)
             return (KeyInput(link: g.key(v), selector: Definition.selector(written)), v, asWritten)
         }
+    }
+
+    /// The key input and the resolved sources of a copy from a context directory (the build's,
+    /// or a named one): its files by content, and the downloads of URL sources.
+    private static func contextSource(_ copy: CopyStep, in context: BuildContext, name: String, written: [String],
+                                      remoteFiles: [String: RemoteFile],
+                                      into g: inout GraphUnderConstruction) throws(GraphError) -> (KeyInput?, Int?, [CopySource]) {
+        guard !copy.sources.isEmpty else { return (nil, nil, []) }  // heredoc-only COPY
+        let local = copy.sources.filter { !CopyStep.isURL($0) }
+        let urls = copy.sources.filter(CopyStep.isURL)
+        let sources = local.isEmpty ? [] : try context.resolve(local, parents: copy.parents, step: name)
+        var content = local.isEmpty ? try Definition.digest(["no-context"])
+            : try context.checksum(sources.map(\.path), exclude: copy.exclude, step: name)
+        if !urls.isEmpty {
+            // Downloaded files key the step by what was downloaded, not by the URL alone.
+            var parts = [content.description]
+            for u in urls {
+                guard let f = remoteFiles[u] else { throw GraphError(description: "\(name): \(u) was not downloaded") }
+                parts.append("\(u) \(f.digest) \(f.fileName) \(f.modified)")
+            }
+            content = try Definition.digest(parts)
+        }
+        return (KeyInput(link: try g.contentRoot(content), selector: Definition.selector(written + urls)), nil, sources)
     }
 }

@@ -56,6 +56,8 @@ public struct ExecOp: Sendable {
         var platform: String
         /// Only when set, so keys of steps without it do not change.
         var hostname: String?
+        /// `--add-host` entries (`name=address`); left out when there are none.
+        var extraHosts: [String]?
     }
 
     var definition: KeyDefinition {
@@ -67,7 +69,7 @@ public struct ExecOp: Sendable {
         return KeyDefinition(command: command, heredocs: run.heredocs.map { "\($0.name)\u{0}\($0.expand)\u{0}\($0.content)" },
                           env: run.env.map { "\($0.0)=\($0.1)" } + run.buildArgs.map { "\($0.0)=\($0.1)" },
                           cwd: run.workdir, user: run.user, network: run.network ?? "default", mounts: run.mounts, platform: "",
-                             hostname: run.hostname)
+                             hostname: run.hostname, extraHosts: run.extraHosts.isEmpty ? nil : run.extraHosts.map { "\($0.0)=\($0.1)" })
     }
 
     /// Adds the vertex for `run` on top of `state`: its key links the stage's filesystem and,

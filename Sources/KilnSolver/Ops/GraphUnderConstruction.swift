@@ -7,6 +7,7 @@ struct GraphUnderConstruction {
     let plan: BuildPlan
     let images: [String: ResolvedImage]
     let context: BuildContext
+    let namedContexts: [String: BuildContext]
     let sourceDateEpoch: Int64?
     let remoteFiles: [String: RemoteFile]
     var vertices: [Vertex] = []
