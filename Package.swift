@@ -23,6 +23,7 @@ let package = Package(
         .library(name: "KilnExport", targets: ["KilnExport"]),
         .library(name: "KilnCache", targets: ["KilnCache"]),
         .library(name: "KilnBuild", targets: ["KilnBuild"]),
+        .library(name: "KilnConfig", targets: ["KilnConfig"]),
     ],
     dependencies: [
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
@@ -33,6 +34,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     ],
     targets: [
         .target(
@@ -110,10 +112,16 @@ let package = Package(
             dependencies: ["KilnOCI", "KilnSystem", "KilnArchive", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict
         ),
+        .target(
+            name: "KilnConfig",
+            dependencies: ["KilnRegistry", "KilnOCI", .product(name: "TOMLKit", package: "TOMLKit")],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "kiln",
             dependencies: [
                 "KilnBuild",
+                "KilnConfig",
                 "KilnOCI",
                 "KilnSystem",
                 "KilnProgress",
@@ -198,6 +206,11 @@ let package = Package(
         .testTarget(
             name: "KilnSystemTests",
             dependencies: ["KilnSystem", "KilnTestSupport"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "KilnConfigTests",
+            dependencies: ["KilnConfig", "KilnRegistry", "KilnOCI", "KilnTestSupport"],
             swiftSettings: strict
         ),
         .testTarget(

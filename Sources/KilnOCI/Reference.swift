@@ -76,7 +76,10 @@ public struct Reference: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// The host to speak the distribution API to (`registry-1.docker.io` for Docker Hub).
-    public var apiHost: String { registry == Reference.dockerHub ? "registry-1.docker.io" : registry }
+    public var apiHost: String { registry == Reference.dockerHub ? Reference.dockerHubAPIHost : registry }
+
+    /// The host Docker Hub's registry API answers on.
+    public static let dockerHubAPIHost = "registry-1.docker.io"
 
     /// What to put after `/manifests/`: the digest if known, else the tag.
     public var identifier: String { digest?.description ?? tag ?? "latest" }

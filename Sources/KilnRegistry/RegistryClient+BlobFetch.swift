@@ -26,6 +26,10 @@ extension RegistryClient {
 
     /// GETs a small blob (a config, a cache config) into memory, verified against its digest.
     public func blobData(_ descriptor: Descriptor, from repository: Reference, limit: Int = 64 << 20) async throws(RegistryError) -> Data {
+        try await pulling(repository) { (source) throws(RegistryError) in try await self.blobData(descriptor, source: source, limit: limit) }
+    }
+
+    private func blobData(_ descriptor: Descriptor, source repository: Reference, limit: Int) async throws(RegistryError) -> Data {
         let u = url(repository, "blobs/\(descriptor.digest)")
         guard descriptor.size <= limit else {
             throw RegistryError.invalidResponse(url: u, reason: "blob of \(descriptor.size) bytes is too large to hold in memory")
@@ -55,6 +59,13 @@ extension RegistryClient {
     /// are in the file it names (the partial file), so a reader can follow the download.
     public func fetchBlob(_ descriptor: Descriptor, from repository: Reference, to path: String,
                           written: WriteObserver? = nil) async throws(RegistryError) {
+        try await pulling(repository) { (source) throws(RegistryError) in
+            try await self.fetchBlob(descriptor, source: source, to: path, written: written)
+        }
+    }
+
+    private func fetchBlob(_ descriptor: Descriptor, source repository: Reference, to path: String,
+                           written: WriteObserver?) async throws(RegistryError) {
         let u = url(repository, "blobs/\(descriptor.digest)")
         do {
             try await session.withTransferPermit(host: repository.apiHost) {

@@ -76,7 +76,12 @@ public final class RegistryClient: Sendable {
 
     /// GETs the manifest or index `ref` names, verifying its digest: against the reference's
     /// digest when it has one, else against `Docker-Content-Digest` when the registry sends it.
+    /// Pulls go to the registry's mirrors first (see ``RegistryConfiguration/pullCandidates(_:)``).
     public func manifest(_ ref: Reference) async throws(RegistryError) -> FetchedManifest {
+        try await pulling(ref) { (source) throws(RegistryError) in try await self.manifest(from: source) }
+    }
+
+    private func manifest(from ref: Reference) async throws(RegistryError) -> FetchedManifest {
         let u = url(ref, "manifests/\(ref.identifier)")
         var headers = HTTPHeaders()
         headers.add(name: "Accept", value: MediaType.manifestAcceptList.joined(separator: ", "))

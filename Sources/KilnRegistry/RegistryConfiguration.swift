@@ -23,14 +23,36 @@ public struct RegistryConfiguration: Sendable {
     public var readTimeout: Int64 = 30
     /// The `User-Agent` sent with every request.
     public var userAgent: String = "kiln/0.1"
+    /// Settings of single registries (the configuration file's `[registry."HOST"]`), by host as
+    /// written there (`docker.io`, `registry.example.com:5000`).
+    public var hosts: [String: HostSettings] = [:]
 
     /// The defaults: TLS verified everywhere but loopback, 5 attempts, 4 transfers per host.
     public init() {}
 
     /// Whether `host` (`name[:port]`) is spoken to over plain HTTP.
     public func usesPlainHTTP(_ host: String) -> Bool {
+        if let http = settings(for: host)?.plainHTTP { return http }
         if hasCertsDirCA(host) { return false }
         return insecureHosts.contains(host) || insecureHosts.contains(Self.hostname(of: host)) || Self.isLoopback(host)
+    }
+
+    /// The settings for `host` (an API host: `registry-1.docker.io` finds `docker.io`'s).
+    public func settings(for host: String) -> HostSettings? {
+        hosts[host] ?? (host == Reference.dockerHubAPIHost ? hosts[Reference.dockerHub] : nil)
+    }
+
+    /// Where pulls from `ref` are tried, in order: each mirror configured for its registry
+    /// (`HOST` or `HOST/PREFIX`, the prefix put before the repository), then the registry itself.
+    public func pullCandidates(_ ref: Reference) -> [Reference] {
+        let mirrors = settings(for: ref.apiHost)?.mirrors ?? []
+        var out: [Reference] = []
+        for m in mirrors {
+            let (host, prefix) = m.firstIndex(of: "/").map { (String(m[..<$0]), String(m[m.index(after: $0)...])) } ?? (m, "")
+            let repository = prefix.isEmpty ? ref.repository : prefix + "/" + ref.repository
+            if let r = try? Reference(registry: host, repository: repository, tag: ref.tag, digest: ref.digest) { out.append(r) }
+        }
+        return out + [ref]
     }
 
     /// Every CA file to trust: the explicit ones and those found in the certs directory.
@@ -66,6 +88,24 @@ public struct RegistryConfiguration: Sendable {
         let octets = name.split(separator: ".", omittingEmptySubsequences: false)
         return octets.count == 4 && octets[0] == "127" && octets.allSatisfy { UInt8($0) != nil }
     }
+}
+
+/// How kiln speaks to one registry, as buildkitd.toml's `[registry."HOST"]` says it.
+public struct HostSettings: Sendable, Equatable {
+    /// Hosts (`HOST` or `HOST/PREFIX`) tried before this registry for pulls, in order.
+    public var mirrors: [String] = []
+    /// `http = true`: plain HTTP; `false`: TLS even on loopback; nil: the default.
+    public var plainHTTP: Bool?
+    /// `insecure = true`: TLS without verifying the registry's certificate.
+    public var skipVerify = false
+    /// CA certificate files (PEM) trusted for this registry only.
+    public var caFiles: [String] = []
+
+    /// Default settings.
+    public init() {}
+
+    /// Whether connections to this host need a TLS setup of their own.
+    var needsOwnTLS: Bool { skipVerify || !caFiles.isEmpty }
 }
 
 /// When and how long to wait before trying a failed request again.

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import KilnOCI
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -56,6 +57,8 @@ struct RegistryRequest: Sendable {
 /// per-host transfer bounds and request accounting.
 final class RegistrySession: Sendable {
     let http: HTTPClient
+    /// Clients for hosts with TLS settings of their own (`insecure`, `ca` in the config file).
+    let hostClients: [String: HTTPClient]
     let auth: Authenticator
     let configuration: RegistryConfiguration
     let logger: Logger
@@ -63,15 +66,31 @@ final class RegistrySession: Sendable {
     private let counters = Mutex<RequestCounters>(RequestCounters())
 
     init(configuration: RegistryConfiguration, credentials: any CredentialProvider, logger: Logger) throws(RegistryError) {
-        var tls = TLSConfiguration.makeClientConfiguration()
-        var roots: [NIOSSLAdditionalTrustRoots] = []
-        for file in configuration.allCAFiles() {
-            guard FileManager.default.isReadableFile(atPath: file) else {
-                throw RegistryError.configuration("CA certificate file \(file) is not readable")
-            }
-            roots.append(.file(file))
+        let http = Self.client(configuration, caFiles: configuration.allCAFiles(), verify: true)
+        var hostClients: [String: HTTPClient] = [:]
+        for (host, settings) in configuration.hosts where settings.needsOwnTLS {
+            let client = Self.client(configuration, caFiles: configuration.allCAFiles() + settings.caFiles, verify: !settings.skipVerify)
+            hostClients[host] = client
+            if host == Reference.dockerHub { hostClients[Reference.dockerHubAPIHost] = client }
         }
-        tls.additionalTrustRoots = roots
+        for file in configuration.allCAFiles() + configuration.hosts.values.flatMap(\.caFiles)
+            where !FileManager.default.isReadableFile(atPath: file) {
+            for c in [http] + hostClients.values { try? c.syncShutdown() }
+            throw RegistryError.configuration("CA certificate file \(file) is not readable")
+        }
+        self.http = http
+        self.hostClients = hostClients
+        self.configuration = configuration
+        self.logger = logger
+        self.auth = Authenticator(credentials: credentials, http: http, retry: configuration.retry,
+                                  userAgent: configuration.userAgent, logger: logger)
+    }
+
+    /// An HTTP client trusting the system's CAs and `caFiles` (or, without `verify`, any certificate).
+    private static func client(_ configuration: RegistryConfiguration, caFiles: [String], verify: Bool) -> HTTPClient {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.additionalTrustRoots = caFiles.filter { FileManager.default.isReadableFile(atPath: $0) }.map { .file($0) }
+        if !verify { tls.certificateVerification = .none }
         var config = HTTPClient.Configuration(
             tlsConfiguration: tls,
             redirectConfiguration: .disallow,
@@ -82,16 +101,12 @@ final class RegistrySession: Sendable {
         // pool, a TLS verification failure would be retried silently until the timeout.
         config.connectionPool.retryConnectionEstablishment = false
         config.httpVersion = .automatic
-        let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
-        self.http = http
-        self.configuration = configuration
-        self.logger = logger
-        self.auth = Authenticator(credentials: credentials, http: http, retry: configuration.retry,
-                                  userAgent: configuration.userAgent, logger: logger)
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
     }
 
     func shutdown() async {
         try? await http.shutdown()
+        for c in hostClients.values { try? await c.shutdown() }
     }
 
     /// `http://host` or `https://host`.
@@ -149,7 +164,7 @@ final class RegistrySession: Sendable {
             count(state.method, uploadedBytes: state.body?.length ?? 0)
             let response: HTTPClientResponse
             do {
-                response = try await http.execute(req, timeout: .hours(6))
+                response = try await (hostClients[request.host] ?? http).execute(req, timeout: .hours(6))
             } catch {
                 let reason = Self.describe(error)
                 logger.debug("\(state.method) \(state.url) failed (attempt \(state.attempt)/\(state.maxAttempts)): \(reason)")

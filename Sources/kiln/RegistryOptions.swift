@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KilnConfig
 import KilnRegistry
 import Logging
 
@@ -19,14 +20,15 @@ struct RegistryOptions: ParsableArguments {
     @Flag(name: .customLong("debug"), help: "Log every registry request and retry to stderr.")
     var debug = false
 
-    /// The registry client settings these options describe.
-    func configuration() -> RegistryConfiguration {
+    /// The registry client settings these options describe, over the configuration file's
+    /// `[registry."HOST"]` sections (`$KILN_CONFIG`, default /etc/kiln/kiln.toml).
+    func configuration() throws -> RegistryConfiguration {
         var c = RegistryConfiguration()
         c.insecureHosts = Set(insecureRegistries)
         c.extraCAFiles = caFiles
         let env = ProcessInfo.processInfo.environment
         c.certsDirectory = certsDir ?? env["KILN_CERTS_DIR"] ?? "/etc/kiln/certs.d"
-        return c
+        return try ConfigFile.load().apply(to: c)
     }
 
     /// A logger writing to stderr at the level asked for (`--debug` or `$KILN_LOG_LEVEL`).
@@ -39,7 +41,7 @@ struct RegistryOptions: ParsableArguments {
 
     /// Runs `body` with a client built from these options.
     func withClient<T: Sendable>(_ body: (RegistryClient) async throws -> T) async throws -> T {
-        try await RegistryClient.withClient(configuration: configuration(), credentials: DockerConfigCredentials(),
+        try await RegistryClient.withClient(configuration: try configuration(), credentials: DockerConfigCredentials(),
                                             logger: logger(), body)
     }
 }
