@@ -10,6 +10,8 @@ PACKAGES=(
   busybox-static    # base images made locally
   libzstd-dev zlib1g-dev libsqlite3-dev  # codecs and the metadata DB
   apache2-utils     # htpasswd for the Basic-auth tests
+  tmux              # a real terminal for the live progress display's test
+  libstdc++-12-dev  # C++ headers for toml++ (the configuration file's parser, via TOMLKit)
   openssl curl zstd libarchive-tools time make
 )
 

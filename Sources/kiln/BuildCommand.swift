@@ -81,7 +81,7 @@ struct Build: AsyncParsableCommand {
         request.target = inputs.target
         request.network = inputs.network
         request.noCache = inputs.noCache
-        request.noCacheStages = inputs.noCacheFilter.flatMap { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }
+        request.noCacheStages = inputs.noCacheFilter.flatMap { $0.split(separator: ",", omittingEmptySubsequences: false).map { String($0).trimmingCharacters(in: .whitespaces) } }
         if let bad = request.noCacheStages.first(where: \.isEmpty) { throw CLIError(description: "invalid --no-cache-filter '\(bad)': name a stage") }
         request.sourceDateEpoch = ProcessInfo.processInfo.environment["SOURCE_DATE_EPOCH"].flatMap(Int64.init)
         request.secrets = try BuildFlags.secrets(inputs.secret)
