@@ -163,6 +163,23 @@ import Testing
         try await BadInputTests.refused(["--no-cache-filter", "dpes"], rig: rig, names: "did you mean deps")
     }
 
+    @Test func fromBusyboxBuildsThroughTheMirrorOfTheConfigurationFile() async throws {
+        let rig = try await CLIRig.make()
+        // The mirror holds Docker Hub's `library/busybox` under a path prefix; this machine has
+        // no route to Docker Hub, so the build succeeds only through the mirror.
+        _ = try await ProcessRunner.run(["skopeo", "copy", "--src-tls-verify=false", "--dest-tls-verify=false",
+                                         "docker://\(rig.base)", "docker://\(rig.registry.host)/hub/library/busybox:latest"])
+        try "FROM busybox\nRUN echo via-mirror\n".write(toFile: rig.dir.file("ctx/Dockerfile"), atomically: false, encoding: .utf8)
+        let config = rig.dir.file("kiln.toml")
+        try "[registry.\"docker.io\"]\n  mirrors = [\"\(rig.registry.host)/hub\"]\n".write(toFile: config, atomically: false, encoding: .utf8)
+        let r = try await Self.build(rig, [], environment: ["KILN_CONFIG": config])
+        #expect(r.errorText.contains("via-mirror"), "\(r.errorText)")
+        try "[registry.\"docker.io\"]\n  mirrors = [\"\(rig.registry.host)/hub\"]\n  mirror = true\n".write(toFile: config, atomically: false, encoding: .utf8)
+        let bad = try await KilnProcess.run(["build", "--root", rig.dir.file("root"), rig.dir.file("ctx")], environment: ["KILN_CONFIG": config])
+        #expect(bad.status == 1 && bad.errorText == "error: \(config):3: unknown key 'mirror' in [registry.\"docker.io\"] (use mirrors, http, insecure or ca)",
+                "\(bad.errorText)")
+    }
+
     @Test func badFlagValuesAreRefusedNamingTheFlag() async throws {
         let rig = try await CLIRig.make()
         try rig.dockerfile("FROM BASE\nRUN true\n")
