@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import KilnArchive
 import KilnOCI
 import KilnRegistry
@@ -111,8 +112,12 @@ public actor RegistryBlobFetcher: BlobFetcher {
             let tmp = store.newIngestPath()
             do {
                 let repo = try Reference(parsing: source)
+                let progress = PullProgress(layer: layer, source: source, report: report)
                 try await client.fetchBlob(Descriptor(mediaType: layer.mediaType, digest: layer.digest, size: layer.size), from: repo, to: tmp,
-                                           written: { path, bytes in file.wrote(bytes, to: path) })
+                                           written: { path, bytes in
+                                               file.wrote(bytes, to: path)
+                                               progress.wrote(bytes)
+                                           })
                 try await store.commit(ingestPath: tmp, digest: layer.digest, mediaType: layer.mediaType, diffID: layer.diffID)
                 file.finish(at: store.path(for: layer.digest))
                 await report?(layer.digest.description, "pulled \(layer.digest.encoded.prefix(12)) from \(source)", layer.size, layer.size)
@@ -124,5 +129,32 @@ public actor RegistryBlobFetcher: BlobFetcher {
             }
         }
         throw BlobUnavailable(digest: layer.digest, sources: sources, reason: reason)
+    }
+}
+
+/// Reports how far a pull has come, at most every 200 ms, for live displays (the final
+/// `pulled …` report comes from the download itself).
+final class PullProgress: Sendable {
+    private let layer: CachedLayer
+    private let source: String
+    private let report: TransferReporter?
+    private let last = Mutex<ContinuousClock.Instant?>(nil)
+
+    init(layer: CachedLayer, source: String, report: TransferReporter?) {
+        (self.layer, self.source, self.report) = (layer, source, report)
+    }
+
+    /// Called after each write with the bytes in the file so far.
+    func wrote(_ bytes: Int64) {
+        guard let report, bytes < layer.size else { return }
+        let now = ContinuousClock.now
+        let due = last.withLock { l -> Bool in
+            if let l, now - l < .milliseconds(200) { return false }
+            l = now
+            return true
+        }
+        guard due else { return }
+        let (id, name, total) = (layer.digest.description, "pulling \(layer.digest.encoded.prefix(12)) from \(source)", layer.size)
+        Task { await report(id, name, bytes, total) }
     }
 }

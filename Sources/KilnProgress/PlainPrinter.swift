@@ -69,8 +69,7 @@ public actor PlainPrinter: ProgressPrinter {
     private func status(_ s: TaskStatus) {
         let n = number(s.vertex)
         let key = s.vertex.description + " " + s.id
-        let done = s.completed != nil || (s.started == nil && s.total > 0 && s.current == s.total)
-        if !done {
+        if !s.isDone {
             if s.started != nil, tasksStarted.insert(key).inserted { write("#\(n) \(s.label)") }
             return
         }

@@ -62,6 +62,9 @@ public struct TaskStatus: Sendable, Equatable {
 
     /// The name shown for it.
     public var label: String { name.isEmpty ? id : name }
+
+    /// Whether it has finished: completed, or a transfer with every byte moved.
+    public var isDone: Bool { completed != nil || (started == nil && total > 0 && current == total) }
 }
 
 /// Something that happened during a build.

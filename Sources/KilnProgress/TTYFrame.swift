@@ -62,7 +62,7 @@ struct TTYFrame {
             let end = t.completed ?? now
             var right = t.started.map { Self.seconds(end.timeIntervalSince($0)) } ?? ""
             if t.total > 0, t.current < t.total { right = ByteCount.short(t.current) + " / " + ByteCount.short(t.total) + " " + right }
-            lines.append(Self.columns(" => => " + t.label + (t.completed != nil ? " done" : ""), right, width: columns))
+            lines.append(Self.columns(" => => " + t.label + (t.isDone ? " done" : ""), right, width: columns))
         }
         lines += e.logs.suffix(Self.logLines).map { " => => # " + $0 }
         return lines

@@ -36,7 +36,7 @@ public actor TTYPrinter: ProgressPrinter {
             var list = tasks[s.vertex] ?? []
             if let i = list.firstIndex(where: { $0.id == s.id }) {
                 // A late in-flight update does not undo a finished transfer.
-                if list[i].completed == nil { list[i] = s }
+                if !list[i].isDone { list[i] = s }
             } else {
                 list.append(s)
             }
