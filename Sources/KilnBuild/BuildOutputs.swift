@@ -148,6 +148,9 @@ struct BuildOutputs: Sendable {
                 try await files.oci(chain: chain, config: data, names: names.isEmpty ? imageNames : names, dest: dest,
                                     platform: plan.target.platform, annotations: request.annotations)
             case .docker(let dest, let names):
+                if request.annotations != ImageAnnotations() {
+                    await printer.handle(.warning(vertex: nil, short: "type=docker output \(dest): a docker archive has no place for annotations; they are left out", detail: []))
+                }
                 try await files.docker(chain: chain, config: data, names: names.isEmpty ? imageNames : names, dest: dest)
             case .image: break
             }

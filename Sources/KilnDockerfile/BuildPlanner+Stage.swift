@@ -285,6 +285,23 @@ extension BuildPlanner {
         }
     }
 
+    /// Where a COPY reads: the context, or what `--from` names — an earlier stage, a
+    /// `--build-context`, else an image.
+    private func copySource(_ ins: Instruction, words: ShellWords, lookup: (String) -> String?, stage: RawStage,
+                            raw: [RawStage]) throws(DockerfileError) -> CopyFrom {
+        guard let f = ins.flag("from") else { return .context }
+        guard ins.keyword == "COPY" else { throw error(ins.line, "ADD does not support --from") }
+        try refuseExpansion(f, words: words, line: ins.line,
+                            "variable expansion is not supported for --from; define a new stage with FROM using a global ARG instead")
+        let v = try expand(f, words: words, line: ins.line, lookup)
+        if let i = stageIndex(v, before: stage.index, in: raw) { return .stage(i) }
+        if let (name, context) = namedContext(v) { return context.imageReference.map { .image($0) } ?? .named(name) }
+        if Int(v) != nil || raw[stage.index...].contains(where: { $0.name == v.lowercased() }) {
+            throw error(ins.line, "COPY --from=\(v): stage \(v) is not an earlier stage")
+        }
+        return .image(v)
+    }
+
     func copyStep(_ ins: Instruction, words: ShellWords, lookup: (String) -> String?, stage: RawStage, raw: [RawStage]) throws(DockerfileError) -> CopyStep {
         var args: [String]
         if let j = ins.json {
@@ -302,22 +319,7 @@ extension BuildPlanner {
             throw error(ins.line, "\(ins.keyword) requires at least two arguments, but only \(args.count) provided")
         }
         let dest = args.removeLast()
-        var from = CopyFrom.context
-        if let f = ins.flag("from") {
-            guard ins.keyword == "COPY" else { throw error(ins.line, "ADD does not support --from") }
-            try refuseExpansion(f, words: words, line: ins.line,
-                                "variable expansion is not supported for --from; define a new stage with FROM using a global ARG instead")
-            let v = try expand(f, words: words, line: ins.line, lookup)
-            if let i = stageIndex(v, before: stage.index, in: raw) {
-                from = .stage(i)
-            } else if let (name, context) = namedContext(v) {
-                from = context.imageReference.map { .image($0) } ?? .named(name)
-            } else if Int(v) != nil || raw[stage.index...].contains(where: { $0.name == v.lowercased() }) {
-                throw error(ins.line, "COPY --from=\(v): stage \(v) is not an earlier stage")
-            } else {
-                from = .image(v)
-            }
-        }
+        let from = try copySource(ins, words: words, lookup: lookup, stage: stage, raw: raw)
         var chmod: ChmodSpec?
         if let c = ins.flag("chmod") {
             let v = try expand(c, words: words, line: ins.line, lookup)

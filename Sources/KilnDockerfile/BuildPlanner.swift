@@ -142,13 +142,7 @@ public struct BuildPlanner: Sendable {
         }
         guard !raw.isEmpty else { throw error(0, "no FROM instruction: a Dockerfile needs at least one stage") }
         applyNamedContexts(&raw)
-        var uncached = Set<Int>()
-        for name in options.noCacheStages {
-            guard let i = raw.firstIndex(where: { $0.name == name.lowercased() }) else {
-                throw error(0, "--no-cache-filter: no stage named \"\(name)\"" + Suggestion.didYouMean(name, among: raw.compactMap(\.name)))
-            }
-            uncached.insert(i)
-        }
+        let uncached = try uncachedStages(raw)
 
         // The target and what it needs.
         let targetIndex: Int
@@ -177,6 +171,18 @@ public struct BuildPlanner: Sendable {
             warnings.append("build arg \(name) is not used by any stage built")
         }
         return BuildPlan(stages: needed.sorted().compactMap { planned[$0] }, warnings: warnings, uncachedStages: uncached)
+    }
+
+    /// The `--no-cache-filter` stages, by Dockerfile index; an unknown name is an error.
+    private func uncachedStages(_ raw: [RawStage]) throws(DockerfileError) -> Set<Int> {
+        var out = Set<Int>()
+        for name in options.noCacheStages {
+            guard let i = raw.firstIndex(where: { $0.name == name.lowercased() }) else {
+                throw error(0, "--no-cache-filter: no stage named \"\(name)\"" + Suggestion.didYouMean(name, among: raw.compactMap(\.name)))
+            }
+            out.insert(i)
+        }
+        return out
     }
 
     private func checkFlags(_ ins: Instruction) throws(DockerfileError) {
