@@ -1,5 +1,6 @@
 import Foundation
 import KilnArchive
+import KilnDockerfile
 import KilnOCI
 import KilnSolver
 import KilnStore
@@ -18,7 +19,7 @@ struct OCILayoutImage {
 
     /// Resolves `spec` (`PATH[:TAG|@sha256:…]`, the part after `oci-layout://`) for `platform`.
     func resolve(_ spec: String, reference: String, platform: Platform) async throws -> ResolvedImage {
-        let (path, selector) = Self.split(spec)
+        let (path, selector) = NamedContext.layoutParts(spec)
         let layout = RootedDirectory(path)
         let index = try ImageIndex.decode(try document(layout, "index.json", what: "index.json", in: path))
         var top = try pick(index, selector: selector, path: path)
@@ -38,14 +39,6 @@ struct OCILayoutImage {
         }
         try await store.hold(manifest.layers.map(\.digest))
         return ResolvedImage(reference: reference, manifestDigest: top.digest, config: config, platform: platform, layers: manifest.layers)
-    }
-
-    /// `PATH@DIGEST`, `PATH:TAG` (a colon after the last slash) or `PATH`.
-    static func split(_ spec: String) -> (path: String, selector: String?) {
-        if let at = spec.range(of: "@sha256:") { return (String(spec[..<at.lowerBound]), String(spec[spec.index(after: at.lowerBound)...])) }
-        let lastSlash = spec.lastIndex(of: "/") ?? spec.startIndex
-        if let colon = spec[lastSlash...].lastIndex(of: ":") { return (String(spec[..<colon]), String(spec[spec.index(after: colon)...])) }
-        return (spec, nil)
     }
 
     private func pick(_ index: ImageIndex, selector: String?, path: String) throws -> Descriptor {

@@ -18,6 +18,15 @@ public enum NamedContext: Sendable, Equatable {
         }
     }
 
+    /// An `oci-layout://` spec (the part after the scheme) as its directory and what names the
+    /// image in it: `PATH@sha256:…`, `PATH:TAG` (a colon after the last slash), or `PATH` alone.
+    public static func layoutParts(_ spec: String) -> (path: String, selector: String?) {
+        if let at = spec.range(of: "@sha256:") { return (String(spec[..<at.lowerBound]), String(spec[spec.index(after: at.lowerBound)...])) }
+        let lastSlash = spec.lastIndex(of: "/") ?? spec.startIndex
+        if let colon = spec[lastSlash...].lastIndex(of: ":") { return (String(spec[..<colon]), String(spec[spec.index(after: colon)...])) }
+        return (spec, nil)
+    }
+
     /// `docker-image://`.
     public static let imageScheme = "docker-image://"
     /// `oci-layout://`.

@@ -70,13 +70,12 @@ enum BuildFlags {
         }
         if value.hasPrefix(NamedContext.ociLayoutScheme) {
             let rest = String(value.dropFirst(NamedContext.ociLayoutScheme.count))
-            let path = rest.range(of: "@sha256:").map { String(rest[..<$0.lowerBound]) }
-                ?? (rest.lastIndex(of: ":").flatMap { c in rest[c...].contains("/") ? nil : String(rest[..<c]) } ?? rest)
+            let (path, selector) = NamedContext.layoutParts(rest)
             let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
             guard FileManager.default.fileExists(atPath: absolute + "/index.json") else {
                 throw CLIError(description: "--build-context \(name): \(path) is not an OCI layout (no index.json)")
             }
-            return (name, .ociLayout(absolute + rest.dropFirst(path.count)))
+            return (name, .ociLayout(absolute + (selector.map { ($0.hasPrefix("sha256:") ? "@" : ":") + $0 } ?? "")))
         }
         if value.contains("://") || value.hasPrefix("git@") || value.hasPrefix("target:") {
             throw CLIError(description: "--build-context \(name): '\(value)' is not supported (use a directory, docker-image://REF or oci-layout://PATH)")

@@ -217,6 +217,28 @@ import Testing
 }
 
 /// "Did you mean …?" in errors for mistyped instructions, flags, mount keys and targets.
+@Suite struct NamedContextTests {
+    @Test func layoutSpecsNameTheirImageByTagOrDigest() {
+        #expect(NamedContext.layoutParts("/srv/layouts/app:v1") == ("/srv/layouts/app", "v1"))
+        #expect(NamedContext.layoutParts("/srv/layouts/app@sha256:ab") == ("/srv/layouts/app", "sha256:ab"))
+        #expect(NamedContext.layoutParts("/srv/lay:outs/app") == ("/srv/lay:outs/app", nil))
+        #expect(NamedContext.layoutParts("rel") == ("rel", nil))
+    }
+
+    @Test func aContextReplacesItsStageAndServesFromAndCopyFrom() async throws {
+        var options = PlanOptions()
+        options.namedContexts = ["base": .image("reg/other:1"), "files": .directory("/ctx/files"), "alpine": .ociLayout("/l:v1")]
+        let text = "FROM busybox AS base\nRUN never\nFROM alpine AS a\nFROM base\nCOPY --from=files x /x\nCOPY --from=a /y /y\n"
+        let parsed = try DockerfileParser().parse(text)
+        let plan = try await BuildPlanner(options: options).plan(parsed) { _, _ in nil }
+        let replaced = try #require(plan.stage(index: 0))
+        #expect(replaced.base == .image("reg/other:1", platform: nil) && replaced.steps.isEmpty)
+        #expect(plan.stage(index: 1)?.base == .image("oci-layout:///l:v1", platform: nil))
+        let copies = plan.target.steps.compactMap { step -> CopyFrom? in if case .copy(let c) = step.kind { c.from } else { nil } }
+        #expect(copies == [.named("files"), .stage(1)])
+    }
+}
+
 @Suite struct SuggestionTests {
     func failure(_ dockerfile: String, target: String? = nil) async -> String {
         do {
