@@ -67,6 +67,31 @@ struct BuildOutputs: Sendable {
         return .written(result)
     }
 
+    /// Exports every `--cache-to` (but inline) after a failed solve: the steps that completed,
+    /// each export in its mode. A failure here is a warning — the build's own error is the one
+    /// that ends it.
+    func exportCacheOfFailedBuild() async {
+        let targets = request.cacheExports.filter { $0 != .inline }
+        guard !targets.isEmpty else { return }
+        let exporter = RegistryCacheExporter(context: context) { [printer] message in
+            await printer.handle(.warning(vertex: nil, short: message, detail: []))
+        }
+        await withTaskGroup(of: Void.self) { group in
+            for target in targets {
+                group.addTask {
+                    do {
+                        _ = try await progress(Self.vertexName(target) + " (steps that completed)", key: "failed \(target)") {
+                            try await exportCache(target, exporter: exporter.reporting(to: $0))
+                        }
+                    } catch {
+                        await printer.handle(.warning(vertex: nil, short: "exporting the cache of the failed build failed: \(ErrorText.describe(error))",
+                                                      detail: []))
+                    }
+                }
+            }
+        }
+    }
+
     /// The names of the image: every `-t` and every image output's references, once each.
     var imageNames: [String] {
         var names = request.tags.map(\.description)

@@ -82,9 +82,17 @@ public struct BuildSession: Sendable {
                             sourceDateEpoch: request.sourceDateEpoch, noCache: request.noCache)
         worker.namedContexts = request.localContexts
         let solver = Solver(graph: graph, store: store, executor: worker, printer: warnings, noCache: request.noCache)
-        var chain = try await solver.solve()
         let outputs = BuildOutputs(context: ExportContext(client: client, fetcher: fetcher), filesystems: snapshots, plan: prepared.plan,
                                    images: prepared.images, graph: graph, request: request, printer: warnings)
+        var chain: [CachedLayer]
+        do {
+            chain = try await solver.solve()
+        } catch {
+            // The steps that completed are still worth sharing: the next build after a fix
+            // starts from them. An interrupted build exports nothing.
+            if !(error is CancellationError), !Task.isCancelled { await outputs.exportCacheOfFailedBuild() }
+            throw error
+        }
         while true {
             switch try await outputs.run(chain: chain) {
             case .written(var result):

@@ -39,7 +39,10 @@ public struct RegistryCacheExporter: Sendable {
             guard needed.insert(i).inserted else { continue }
             stack.append(contentsOf: graph.vertices[i].inputs)
         }
-        let targetChain = try await store.cachedResult(target.key.id) ?? []
+        // After a failed build the target has no result: the image so far is the chain of the
+        // last step of its own lineage that completed.
+        let targetChain: [CachedLayer]
+        if let stored = try await store.cachedResult(target.key.id) { targetChain = stored } else { targetChain = try await lineageChain(graph, from: target) }
         var records: [CacheConfig.Record] = []
         var recordOf: [Digest: [Int]] = [:]
         var layers: [CacheConfig.Layer] = []
@@ -103,6 +106,18 @@ public struct RegistryCacheExporter: Sendable {
             }
         }
         return (CacheConfig(layers: layers, records: records), exported)
+    }
+
+    /// The stored chain of the nearest step before `vertex` in its stage's lineage (following
+    /// the filesystem each step changes) that has a result; empty when none has.
+    func lineageChain(_ graph: BuildGraph, from vertex: Vertex) async throws -> [CachedLayer] {
+        var v = vertex
+        while v.changesFirstInput, let parent = v.inputs.first {
+            v = graph.vertices[parent]
+            if case .image(let source) = v.op { return source.chain }
+            if let chain = try await store.cachedResult(v.key.id) { return chain }
+        }
+        return []
     }
 
     /// A cache ready to be written: config, layers, and the manifest or index describing them.
