@@ -108,6 +108,24 @@ public struct RegistryCacheExporter: Sendable {
         return (CacheConfig(layers: layers, records: records), exported)
     }
 
+    /// The layer annotation naming the Dockerfile step that made a layer (`kiln cache inspect`
+    /// shows it; BuildKit ignores annotations it does not know).
+    public static let stepAnnotation = "kiln.step"
+
+    /// For each layer (by diffID, which a compression change keeps), the step that made it: the
+    /// first vertex whose chain ends in it — a base image's vertex for all of its layers.
+    func stepNames(_ graph: BuildGraph) async throws -> [Digest: String] {
+        var out: [Digest: String] = [:]
+        for v in graph.vertices {
+            if case .image(let source) = v.op {
+                for l in source.chain where out[l.diffID] == nil { out[l.diffID] = v.name }
+            } else if let last = try await store.cachedResult(v.key.id)?.last, out[last.diffID] == nil {
+                out[last.diffID] = v.name
+            }
+        }
+        return out
+    }
+
     /// The stored chain of the nearest step before `vertex` in its stage's lineage (following
     /// the filesystem each step changes) that has a result; empty when none has.
     func lineageChain(_ graph: BuildGraph, from vertex: Vertex) async throws -> [CachedLayer] {
@@ -160,8 +178,10 @@ public struct RegistryCacheExporter: Sendable {
             }
         }
         let configDesc = Descriptor(mediaType: MediaType.buildkitCacheConfig, digest: Digest.of(configData), size: Int64(configData.count))
+        let steps = try await stepNames(graph)
         let layerDescs = layers.map { l -> Descriptor in
             var a = ["containerd.io/uncompressed": l.diffID.description, "buildkit/createdat": Timestamp.rfc3339(l.createdAt)]
+            if let step = steps[l.diffID] { a[Self.stepAnnotation] = step }
             if let toc = l.tocDigest {
                 a["containerd.io/snapshot/stargz/toc.digest"] = toc.description
                 a["io.containers.estargz.uncompressed-size"] = String(l.uncompressedSize ?? 0)

@@ -13,6 +13,32 @@ public struct ImportedCache: Sendable {
     public var config: CacheConfig
     /// Layer descriptors by digest (with `containerd.io/uncompressed`, `buildkit/createdat`).
     public var layers: [Digest: Descriptor]
+    /// How it is laid out: `image-manifest`, `oci-index`, `docker-manifest-list` or `inline`.
+    public var layout = ""
+    /// The media type of its top document.
+    public var mediaType = ""
+    /// The cache config blob (nil for an inline cache).
+    public var configDescriptor: Descriptor?
+}
+
+extension ImportedCache {
+    /// The layout name for a top document of `mediaType` holding a cache config.
+    static func layoutName(_ mediaType: String) -> String {
+        switch mediaType {
+        case MediaType.ociIndex: "oci-index"
+        case MediaType.dockerManifestList: "docker-manifest-list"
+        default: "image-manifest"
+        }
+    }
+
+    /// The same cache, described as read from a top document of `mediaType` with `config`.
+    func described(mediaType: String, config: Descriptor?, layout: String? = nil) -> ImportedCache {
+        var copy = self
+        copy.mediaType = mediaType
+        copy.configDescriptor = config
+        copy.layout = layout ?? Self.layoutName(mediaType)
+        return copy
+    }
 }
 
 /// Imports BuildKit-format caches (OCI manifest, OCI index or Docker manifest list layouts) and
@@ -53,7 +79,7 @@ public struct RegistryCacheImporter: Sendable {
         let config = try CacheConfig.decode(try await client.blobData(configDesc, from: ref, limit: 1 << 20))
         var byDigest: [Digest: Descriptor] = [:]
         for d in layerDescs { byDigest[d.digest] = d }
-        return ImportedCache(reference: ref, config: config, layers: byDigest)
+        return ImportedCache(reference: ref, config: config, layers: byDigest).described(mediaType: top.mediaType, config: configDesc)
     }
 
     /// An image with `moby.buildkit.cache.v0` in its config: records only, layers implied by
@@ -83,11 +109,12 @@ public struct RegistryCacheImporter: Sendable {
         }
         let data = try JSONEncoder().encode(CacheConfig(layers: layers, records: records))
         return ImportedCache(reference: ref, config: try CacheConfig.decode(data), layers: descs)
+            .described(mediaType: m.mediaType ?? MediaType.ociManifest, config: nil, layout: "inline")
     }
 
     /// Reads a cache exported to an OCI layout directory; its blobs are copied into `store`
-    /// (verified) so hits need no registry.
-    public static func loadLocal(_ dir: String, tag: String?, store: ContentStore) async throws -> ImportedCache {
+    /// (verified) so hits need no registry — unless `store` is nil (inspection).
+    public static func loadLocal(_ dir: String, tag: String?, store: ContentStore?) async throws -> ImportedCache {
         func read(_ d: Digest) throws -> Data {
             let data = try Data(contentsOf: URL(fileURLWithPath: dir + "/blobs/\(d.algorithm.rawValue)/" + d.encoded))
             guard Digest.of(data, algorithm: d.algorithm) == d else { throw CacheImportError("\(dir): blob \(d) does not match its digest") }
@@ -102,7 +129,8 @@ public struct RegistryCacheImporter: Sendable {
         }
         var layerDescs: [Descriptor] = []
         var configDesc: Descriptor?
-        switch try ManifestDocument.decode(try read(top.digest), contentType: top.mediaType) {
+        let document = try ManifestDocument.decode(try read(top.digest), contentType: top.mediaType)
+        switch document {
         case .manifest(let m):
             configDesc = m.config
             layerDescs = m.layers
@@ -119,7 +147,7 @@ public struct RegistryCacheImporter: Sendable {
         for d in layerDescs {
             byDigest[d.digest] = d
             let path = dir + "/blobs/sha256/" + d.digest.encoded
-            if !store.contains(d.digest), FileManager.default.fileExists(atPath: path) {
+            if let store, !store.contains(d.digest), FileManager.default.fileExists(atPath: path) {
                 let source = path
                 _ = try await store.ingest(expected: d.digest, mediaType: d.mediaType) { sink in
                     let src = try FileSource(path: source)
@@ -130,7 +158,12 @@ public struct RegistryCacheImporter: Sendable {
                 }
             }
         }
-        return ImportedCache(reference: nil, config: config, layers: byDigest)
+        let mediaType: String
+        switch document {
+        case .manifest(let m): mediaType = m.mediaType ?? top.mediaType
+        case .index(let i): mediaType = i.mediaType ?? top.mediaType
+        }
+        return ImportedCache(reference: nil, config: config, layers: byDigest).described(mediaType: mediaType, config: configDesc)
     }
 
     static func parseTime(_ s: String?) -> Int64 {

@@ -9,7 +9,7 @@ struct Kiln: AsyncParsableCommand {
         commandName: "kiln",
         abstract: "A daemonless container image builder whose cache lives in OCI registries.",
         version: "0.1.0",
-        subcommands: [Build.self, Imagetools.self, Layer.self, DiskUsage.self, Prune.self, Info.self]
+        subcommands: [Build.self, RemoteCache.self, Imagetools.self, Layer.self, DiskUsage.self, Prune.self, Info.self]
     )
 
     /// Runs the command line, turning every failure into one line on stderr and a non-zero

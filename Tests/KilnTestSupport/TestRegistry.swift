@@ -22,7 +22,7 @@ public final class TestRegistry: Sendable {
     private let process: Process
 
     /// Starts a registry and waits until it answers `/v2/`.
-    public init(tls: (cert: String, key: String)? = nil, auth: Auth = .none) async throws {
+    public init(tls: (cert: String, key: String)? = nil, auth: Auth = .none, deleteEnabled: Bool = true) async throws {
         directory = try TemporaryDirectory("kiln-registry")
         port = try freeLoopbackPort()
         host = "127.0.0.1:\(port)"
@@ -36,7 +36,7 @@ public final class TestRegistry: Sendable {
           filesystem:
             rootdirectory: \(directory.path)/storage
           delete:
-            enabled: true
+            enabled: \(deleteEnabled)
         http:
           addr: 127.0.0.1:\(port)
           secret: kiln-test-secret
