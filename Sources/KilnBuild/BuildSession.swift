@@ -75,6 +75,7 @@ public struct BuildSession: Sendable {
         if !request.noCache, !request.cacheImports.isEmpty {
             let caches = await CacheImports(client: client, store: store, printer: warnings).load(request.cacheImports, budget: request.cacheImportBudget)
             try await RegistryCacheImporter.seed(caches, graph: graph, store: store)
+            await warnOfUnmatched(caches, graph: graph, warnings: warnings)
         }
         let fetcher = RegistryBlobFetcher(store: store, client: client)
         let snapshots = Snapshots.make(fetcher: fetcher, kind: Snapshots.choose(for: store, requested: snapshotter).kind)
@@ -104,6 +105,17 @@ public struct BuildSession: Sendable {
                 // A lazily cached layer no source serves: the steps that made it run again.
                 chain = try await solver.recover(missing: missing)
             }
+        }
+    }
+
+    /// A cache that matches no step at all is worth a word even when nothing asked for one: it
+    /// was written for other inputs, or by a builder whose keys differ.
+    private func warnOfUnmatched(_ caches: [ImportedCache], graph: BuildGraph, warnings: WarningLog) async {
+        let steps = graph.vertices.filter { if case .image = $0.op { false } else { true } }.count
+        guard steps > 0 else { return }
+        for cache in caches where RegistryCacheImporter.matchedSteps(cache, graph: graph) == 0 {
+            await warnings.handle(.warning(vertex: nil, short: "cache \(cache.name) matched none of the \(steps) step\(steps == 1 ? "" : "s"): it was written for other inputs or by another builder",
+                                           detail: []))
         }
     }
 

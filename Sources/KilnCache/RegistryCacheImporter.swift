@@ -19,6 +19,10 @@ public struct ImportedCache: Sendable {
     public var mediaType = ""
     /// The cache config blob (nil for an inline cache).
     public var configDescriptor: Descriptor?
+    /// The reference or directory it was read from, for messages.
+    public var name: String { reference?.description ?? directory ?? "" }
+    /// The layout directory it was read from (nil for a registry cache).
+    public var directory: String?
 }
 
 extension ImportedCache {
@@ -163,7 +167,9 @@ public struct RegistryCacheImporter: Sendable {
         case .manifest(let m): mediaType = m.mediaType ?? top.mediaType
         case .index(let i): mediaType = i.mediaType ?? top.mediaType
         }
-        return ImportedCache(reference: nil, config: config, layers: byDigest).described(mediaType: mediaType, config: configDesc)
+        var cache = ImportedCache(reference: nil, config: config, layers: byDigest).described(mediaType: mediaType, config: configDesc)
+        cache.directory = dir
+        return cache
     }
 
     static func parseTime(_ s: String?) -> Int64 {
@@ -207,6 +213,9 @@ public struct RegistryCacheImporter: Sendable {
         }
         return seeded
     }
+
+    /// How many steps of `graph` `cache` holds a result for.
+    public static func matchedSteps(_ cache: ImportedCache, graph: BuildGraph) -> Int { matches(cache, graph: graph).count }
 
     /// A result a cache offers for one step.
     struct Candidate {

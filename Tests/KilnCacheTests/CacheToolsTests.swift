@@ -49,6 +49,23 @@ import Testing
         #expect(json?["layers"] is [[String: Any]] && json?["records"] is [[String: Any]], sourceLocation: sourceLocation)
     }
 
+    @Test func aCacheMatchingNoStepIsNamedInAWarning() async throws {
+        let (registry, dir, base) = try await RoundTripTests.rig()
+        defer { registry.stop() }
+        let foreign = "\(registry.host)/cache/foreign:1", own = "\(registry.host)/cache/own:1"
+        _ = try await TestBuild.run("ARG BASE\nFROM ${BASE}\nRUN echo other > /o\n", context: dir.file("ctx"), root: dir.file("a"), buildArgs: ["BASE": base]) {
+            $0.cacheExports = [try CacheSpec.export("type=registry,ref=\(foreign),mode=max")]
+        }
+        _ = try await TestBuild.run(Self.dockerfile, context: dir.file("ctx"), root: dir.file("b"), buildArgs: ["BASE": base]) {
+            $0.cacheExports = [try CacheSpec.export("type=registry,ref=\(own),mode=max")]
+        }
+        let warm = try await TestBuild.run(Self.dockerfile, context: dir.file("ctx"), root: dir.file("c"), buildArgs: ["BASE": base]) {
+            $0.cacheImports = [.registry(try Reference(parsing: foreign)), .registry(try Reference(parsing: own))]
+        }
+        #expect(warm.events.warnings == ["cache \(foreign) matched none of the 2 steps: it was written for other inputs or by another builder"],
+                "\(warm.events.warnings)")
+    }
+
     @Test func inspectReadsABuildKitSample() async throws {
         let dir = try TemporaryDirectory()
         let stem = BuildKitSampleTests.samples.appendingPathComponent("bk-cache_mode-max_default").path
