@@ -72,16 +72,20 @@ public struct BuildSession: Sendable {
 
     private func run(_ prepared: PreparedBuild, warnings: WarningLog) async throws -> BuildResult {
         let (request, graph) = (prepared.request, prepared.graph)
+        var cacheMounts: [String: CachedLayer] = [:]
         if !request.noCache, !request.cacheImports.isEmpty {
             let caches = await CacheImports(client: client, store: store, printer: warnings).load(request.cacheImports, budget: request.cacheImportBudget)
             try await RegistryCacheImporter.seed(caches, graph: graph, store: store)
             await warnOfUnmatched(caches, graph: graph, warnings: warnings)
+            // The first source listed that carries a cache mount wins.
+            for cache in caches.reversed() { cacheMounts.merge(RegistryCacheImporter.cacheMounts(cache)) { $1 } }
         }
         let fetcher = RegistryBlobFetcher(store: store, client: client)
         let snapshots = Snapshots.make(fetcher: fetcher, kind: Snapshots.choose(for: store, requested: snapshotter).kind)
         var worker = Worker(store: store, snapshots: snapshots, context: prepared.context, secrets: request.secrets,
                             sourceDateEpoch: request.sourceDateEpoch, noCache: request.noCache)
         worker.namedContexts = request.localContexts
+        if !cacheMounts.isEmpty { worker.cacheMountSeeds = CacheMountSeeds(layers: cacheMounts, fetcher: fetcher) }
         let solver = Solver(graph: graph, store: store, executor: worker, printer: warnings, noCache: request.noCache)
         let outputs = BuildOutputs(context: ExportContext(client: client, fetcher: fetcher), filesystems: snapshots, plan: prepared.plan,
                                    images: prepared.images, graph: graph, request: request, printer: warnings)

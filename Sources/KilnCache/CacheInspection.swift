@@ -21,6 +21,8 @@ public struct CacheInspection: Sendable, Encodable {
         public var uncompressed: String?
         /// The step that made it (Kiln's `kiln.step` annotation).
         public var step: String?
+        /// The cache mount id whose contents it holds (`cache-mounts=true`).
+        public var cacheMount: String?
     }
 
     /// One cache record: a key, how many inputs it links, and its results' chains.
@@ -61,7 +63,8 @@ public struct CacheInspection: Sendable, Encodable {
         layers = listed.map { d in
             let a = d.annotations ?? [:]
             return Layer(digest: d.digest.description, size: d.size, mediaType: d.mediaType, compression: Self.compression(d),
-                         createdAt: a["buildkit/createdat"], uncompressed: a["containerd.io/uncompressed"], step: a[RegistryCacheExporter.stepAnnotation])
+                         createdAt: a["buildkit/createdat"], uncompressed: a["containerd.io/uncompressed"], step: a[RegistryCacheExporter.stepAnnotation],
+                         cacheMount: a[RegistryCacheExporter.cacheMountAnnotation])
         }
         records = cache.config.records.map { r in
             let results = (r.layers ?? []).map { res in (cache.config.chain(res.layer) ?? []).map { cache.config.layers[$0].blob.description } }
@@ -88,7 +91,8 @@ public struct CacheInspection: Sendable, Encodable {
         out += "records \(records.count), with results \(records.filter { !$0.results.isEmpty }.count); layers \(layers.count); chains \(chains.count)\n\n"
         out += Self.row(["LAYER", "SIZE", "COMPRESSION", "CREATED", "STEP"])
         for l in layers {
-            out += Self.row([String(l.digest.prefix(19)), String(l.size), l.compression, l.createdAt ?? "-", l.step ?? "-"])
+            out += Self.row([String(l.digest.prefix(19)), String(l.size), l.compression, l.createdAt ?? "-",
+                             l.step ?? l.cacheMount.map { "cache mount \($0)" } ?? "-"])
         }
         if !chains.isEmpty { out += "\nchains (base first):\n" }
         for (i, c) in chains.enumerated() {

@@ -31,6 +31,10 @@ public struct CacheExportOptions: Sendable, Equatable {
     public var forceCompression = false
     /// `ignore-error=`: an export failure only warns.
     public var ignoreError = false
+    /// `cache-mounts=`: the build's `RUN --mount=type=cache` directories travel with the cache.
+    public var cacheMounts = false
+    /// `cache-mounts-max-size=`: a cache mount larger than this (uncompressed) stays behind, with a warning.
+    public var cacheMountsMaxSize: Int64 = 1 << 30
 
     /// The defaults: min mode, OCI image manifest, gzip, errors fail the build.
     public init() {}
@@ -71,8 +75,10 @@ public enum CacheSpec {
 
     /// Keys each cache type takes; any other key is refused (a typo must not be ignored).
     static let exportKeys: [String: Set<String>] = [
-        "registry": ["type", "ref", "mode", "oci-mediatypes", "image-manifest", "compression", "compression-level", "force-compression", "ignore-error"],
-        "local": ["type", "dest", "mode", "oci-mediatypes", "image-manifest", "compression", "compression-level", "force-compression", "ignore-error"],
+        "registry": ["type", "ref", "mode", "oci-mediatypes", "image-manifest", "compression", "compression-level", "force-compression", "ignore-error",
+                     "cache-mounts", "cache-mounts-max-size"],
+        "local": ["type", "dest", "mode", "oci-mediatypes", "image-manifest", "compression", "compression-level", "force-compression", "ignore-error",
+                  "cache-mounts", "cache-mounts-max-size"],
         "inline": ["type"],
     ]
     static let importKeys: [String: Set<String>] = ["registry": ["type", "ref"], "local": ["type", "src", "tag"]]
@@ -81,6 +87,17 @@ public enum CacheSpec {
         for key in fields.keys.sorted() where !allowed.contains(key) {
             throw CacheSpecError("unknown key '\(key)' in \(flag) \"\(spec)\" (type=\(type) takes \(allowed.sorted().joined(separator: ", ")))")
         }
+    }
+
+    /// `500MB`, `2GiB`, `1048576` (bytes).
+    static func byteSize(_ s: String) -> Int64? {
+        let upper = s.uppercased()
+        for (suffix, mult) in [("KIB", 1024.0), ("MIB", 1048576.0), ("GIB", 1073741824.0), ("KB", 1e3), ("MB", 1e6), ("GB", 1e9), ("B", 1.0)]
+            where upper.hasSuffix(suffix) {
+            guard let v = Double(upper.dropLast(suffix.count)), v >= 0 else { return nil }
+            return Int64(v * mult)
+        }
+        return Int64(s).flatMap { $0 >= 0 ? $0 : nil }
     }
 
     static func bool(_ fields: [String: String], _ key: String, _ spec: String) throws(CacheSpecError) -> Bool? {
@@ -125,6 +142,11 @@ public enum CacheSpec {
             }
             o.forceCompression = try bool(f, "force-compression", spec) ?? false
             o.ignoreError = try bool(f, "ignore-error", spec) ?? false
+            o.cacheMounts = try bool(f, "cache-mounts", spec) ?? false
+            if let s = f["cache-mounts-max-size"] {
+                guard let n = byteSize(s) else { throw CacheSpecError("invalid cache-mounts-max-size=\(s) in \"\(spec)\": use a size such as 500MB or 2GiB") }
+                o.cacheMountsMaxSize = n
+            }
             if type == "local" {
                 guard let dest = f["dest"], !dest.isEmpty else { throw CacheSpecError("type=local cache export needs dest= in \"\(spec)\"") }
                 return .local(dest: dest, o)

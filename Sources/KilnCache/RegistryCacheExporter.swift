@@ -179,7 +179,7 @@ public struct RegistryCacheExporter: Sendable {
         }
         let configDesc = Descriptor(mediaType: MediaType.buildkitCacheConfig, digest: Digest.of(configData), size: Int64(configData.count))
         let steps = try await stepNames(graph)
-        let layerDescs = layers.map { l -> Descriptor in
+        var layerDescs = layers.map { l -> Descriptor in
             var a = ["containerd.io/uncompressed": l.diffID.description, "buildkit/createdat": Timestamp.rfc3339(l.createdAt)]
             if let step = steps[l.diffID] { a[Self.stepAnnotation] = step }
             if let toc = l.tocDigest {
@@ -188,6 +188,14 @@ public struct RegistryCacheExporter: Sendable {
             }
             let family = MediaType.layerCompression(l.mediaType) ?? .gzip
             return Descriptor(mediaType: MediaType.layer(family, oci: options.ociMediaTypes), digest: l.digest, size: l.size, annotations: a)
+        }
+        if options.cacheMounts {
+            for (id, l) in try await packCacheMounts(graph, options: options) {
+                let a = ["containerd.io/uncompressed": l.diffID.description, "buildkit/createdat": Timestamp.rfc3339(l.createdAt),
+                         Self.cacheMountAnnotation: id]
+                layerDescs.append(Descriptor(mediaType: l.mediaType, digest: l.digest, size: l.size, annotations: a))
+                layers.append(l)
+            }
         }
         let data: Data
         let mediaType: String

@@ -214,6 +214,19 @@ public struct RegistryCacheImporter: Sendable {
         return seeded
     }
 
+    /// The cache mount contents `cache` carries (`cache-mounts=true`), by id; their blobs are
+    /// sourced from the cache's repository.
+    public static func cacheMounts(_ cache: ImportedCache) -> [String: CachedLayer] {
+        var out: [String: CachedLayer] = [:]
+        for d in cache.layers.values.sorted(by: { $0.digest.description < $1.digest.description }) {
+            guard let id = d.annotations?[RegistryCacheExporter.cacheMountAnnotation],
+                  let diff = d.annotations?["containerd.io/uncompressed"], let diffID = try? Digest(parsing: diff) else { continue }
+            out[id] = CachedLayer(digest: d.digest, diffID: diffID, mediaType: d.mediaType, size: d.size,
+                                  createdAt: parseTime(d.annotations?["buildkit/createdat"]), source: cache.reference?.name)
+        }
+        return out
+    }
+
     /// How many steps of `graph` `cache` holds a result for.
     public static func matchedSteps(_ cache: ImportedCache, graph: BuildGraph) -> Int { matches(cache, graph: graph).count }
 

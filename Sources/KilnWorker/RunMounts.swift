@@ -50,6 +50,8 @@ final class PreparedMounts: @unchecked Sendable {
     private(set) var secretEnv: [(String, String)] = []
     /// The build's record of cache mounts already started afresh (`--no-cache`).
     private var fresh: FreshCacheMounts?
+    /// Cache mount contents imported with the build cache.
+    private var seeds: CacheMountSeeds?
     private var lockFDs: [Int32] = []
     private var temporaries: [String] = []
     private var tmpfsMounts: [String] = []
@@ -60,9 +62,10 @@ final class PreparedMounts: @unchecked Sendable {
     /// Prepares `mounts`; `stageSources` are the host directories of stage binds in order. What
     /// was prepared before a failure (or a cancellation) is released before the error is thrown.
     static func prepare(_ mounts: [RunMount], store: ContentStore, context: String, stageSources: [String],
-                        secrets: BuildSecrets, fresh: FreshCacheMounts? = nil) async throws -> PreparedMounts {
+                        secrets: BuildSecrets, fresh: FreshCacheMounts? = nil, seeds: CacheMountSeeds? = nil) async throws -> PreparedMounts {
         let prepared = PreparedMounts(store: store)
         prepared.fresh = fresh
+        prepared.seeds = seeds
         do {
             var stageIndex = 0
             for m in mounts {
@@ -99,9 +102,8 @@ final class PreparedMounts: @unchecked Sendable {
     /// directory is (re)made, so a concurrent prune never removes it under the step.
     private func cache(_ m: RunMount) async throws {
         let id = m.id ?? m.target
-        let base = store.root + "/cache-mounts"
-        let dir = base + "/" + Digest.of(Data(id.utf8)).encoded
-        try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
+        let dir = store.cacheMountDirectory(id: id)
+        try FileManager.default.createDirectory(atPath: FSPath.parent(dir), withIntermediateDirectories: true)
         let lock = open(dir + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard lock >= 0 else { throw WorkerError("cache mount \(id): \(dir).lock: \(errnoText(errno))") }
         var source = dir
@@ -127,6 +129,10 @@ final class PreparedMounts: @unchecked Sendable {
             let old = store.newScratchPath("cache-old")
             if rename(dir, old) == 0 { temporaries.append(old) }
             if m.sharing == "shared" { flock(lock, LOCK_SH) }
+        }
+        // A cache this root has never had starts from the one imported with the build cache.
+        if source == dir, fresh == nil, !FileManager.default.fileExists(atPath: source), let seeds {
+            _ = try await seeds.populate(dir, id: id, store: store)
         }
         if !FileManager.default.fileExists(atPath: source) {
             try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)

@@ -29,6 +29,8 @@ public struct Worker: VertexExecutor {
     let freshCaches: FreshCacheMounts?
     /// `--build-context` directories, by name.
     public var namedContexts: [String: BuildContext] = [:]
+    /// Cache mount contents imported with `--cache-from`.
+    public var cacheMountSeeds: CacheMountSeeds?
     var contextDirectory: String { context.directory }
 
     /// A worker for `context`; `secrets` are the `--secret` values (kept in memory);
@@ -117,7 +119,8 @@ public struct Worker: VertexExecutor {
     private func runAndPack(_ op: ExecOp, root: RunRoot, stageSources: [String],
                             log: @escaping @Sendable ([UInt8], Int) async -> Void) async throws -> CachedLayer? {
         let prepared = try await PreparedMounts.prepare(op.run.parsedMounts, store: store, context: contextDirectory,
-                                                        stageSources: stageSources, secrets: secrets, fresh: freshCaches)
+                                                        stageSources: stageSources, secrets: secrets, fresh: freshCaches,
+                                                        seeds: cacheMountSeeds)
         defer { prepared.release() }
         let runner = ExecRunner(store: store, root: root, op: op, mounts: prepared, report: log)
         let before = try await runner.execute()
