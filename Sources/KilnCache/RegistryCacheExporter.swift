@@ -177,6 +177,13 @@ public struct RegistryCacheExporter: Sendable {
                 throw CacheImportError("cache config is \(configData.count) bytes even after dropping \(dropped) redundant key records, over BuildKit's \(limit)-byte import limit")
             }
         }
+        // Cache mount blobs are listed in the layers table (every blob of the cache is) but no
+        // record uses them: BuildKit's importer only follows layers records reach.
+        let mounts = options.cacheMounts ? try await packCacheMounts(graph, options: options) : []
+        if !mounts.isEmpty {
+            for m in mounts { config.layers.append(CacheConfig.Layer(blob: m.layer.digest, parent: -1)) }
+            configData = try CanonicalJSON.encode(config)
+        }
         let configDesc = Descriptor(mediaType: MediaType.buildkitCacheConfig, digest: Digest.of(configData), size: Int64(configData.count))
         let steps = try await stepNames(graph)
         var layerDescs = layers.map { l -> Descriptor in
@@ -189,8 +196,8 @@ public struct RegistryCacheExporter: Sendable {
             let family = MediaType.layerCompression(l.mediaType) ?? .gzip
             return Descriptor(mediaType: MediaType.layer(family, oci: options.ociMediaTypes), digest: l.digest, size: l.size, annotations: a)
         }
-        if options.cacheMounts {
-            for (id, l) in try await packCacheMounts(graph, options: options) {
+        if !mounts.isEmpty {
+            for (id, l) in mounts {
                 let a = ["containerd.io/uncompressed": l.diffID.description, "buildkit/createdat": Timestamp.rfc3339(l.createdAt),
                          Self.cacheMountAnnotation: id]
                 layerDescs.append(Descriptor(mediaType: l.mediaType, digest: l.digest, size: l.size, annotations: a))

@@ -1,4 +1,6 @@
 import Foundation
+import KilnOCI
+import KilnRegistry
 import KilnSystem
 import KilnTestSupport
 import Testing
@@ -24,6 +26,15 @@ import Testing
         let inspect = try await KilnProcess.run(["cache", "inspect", "\(cache):on"])
         #expect(inspect.text.contains("cache mount /var/cache/pkgs"), "\(inspect.text)")
         #expect(!(try await KilnProcess.run(["cache", "inspect", "\(cache):off"])).text.contains("cache mount"), "off by default")
+        // Every blob the manifest lists is in the config's layers table, as BuildKit's caches
+        // have it; no record reaches the cache mount's blob.
+        try await withTestClient { client in
+            let ref = try Reference(parsing: "\(cache):on")
+            guard case .manifest(let m) = try await client.manifest(ref).document() else { Issue.record("not a manifest"); return }
+            let config = try JSONSerialization.jsonObject(with: try await client.blobData(m.config, from: ref)) as? [String: Any]
+            let table = Set(((config?["layers"] as? [[String: Any]]) ?? []).compactMap { $0["blob"] as? String })
+            #expect(Set(m.layers.map(\.digest.description)).isSubset(of: table), "\(table)")
+        }
 
         try rig.dockerfile(Self.reader)
         let warm = try await Self.build(rig, root: "two", ["--cache-from", "\(cache):on"])
