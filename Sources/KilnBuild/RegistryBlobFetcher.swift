@@ -113,14 +113,15 @@ public actor RegistryBlobFetcher: BlobFetcher {
             do {
                 let repo = try Reference(parsing: source)
                 let progress = PullProgress(layer: layer, source: source, report: report)
-                try await client.fetchBlob(Descriptor(mediaType: layer.mediaType, digest: layer.digest, size: layer.size), from: repo, to: tmp,
+                let served = try await client.fetchBlob(Descriptor(mediaType: layer.mediaType, digest: layer.digest, size: layer.size), from: repo, to: tmp,
                                            written: { path, bytes in
                                                file.wrote(bytes, to: path)
                                                progress.wrote(bytes)
                                            })
                 try await store.commit(ingestPath: tmp, digest: layer.digest, mediaType: layer.mediaType, diffID: layer.diffID)
                 file.finish(at: store.path(for: layer.digest))
-                await report?(layer.digest.description, "pulled \(layer.digest.encoded.prefix(12)) from \(source)", layer.size, layer.size)
+                let via = served.name == repo.name ? "" : " via mirror \(served.name)"
+                await report?(layer.digest.description, "pulled \(layer.digest.encoded.prefix(12)) from \(source)\(via)", layer.size, layer.size)
                 return
             } catch {
                 unlink(tmp)

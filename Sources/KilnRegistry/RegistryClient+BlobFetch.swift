@@ -57,11 +57,13 @@ extension RegistryClient {
     ///
     /// `written`, when given, hears after every write how many bytes from the start of the blob
     /// are in the file it names (the partial file), so a reader can follow the download.
+    /// Returns the repository that served it (a mirror, or `repository` itself).
+    @discardableResult
     public func fetchBlob(_ descriptor: Descriptor, from repository: Reference, to path: String,
-                          written: WriteObserver? = nil) async throws(RegistryError) {
-        try await pulling(repository) { (source) throws(RegistryError) in
+                          written: WriteObserver? = nil) async throws(RegistryError) -> Reference {
+        try await pullingFrom(repository) { (source) throws(RegistryError) in
             try await self.fetchBlob(descriptor, source: source, to: path, written: written)
-        }
+        }.source
     }
 
     private func fetchBlob(_ descriptor: Descriptor, source repository: Reference, to path: String,

@@ -29,7 +29,7 @@ struct Kiln: AsyncParsableCommand {
         let interrupts = Interrupts.install { work.cancel() }
         let outcome = await work.result
         if let sig = interrupts.received {
-            Console.write("error: build cancelled (\(Interrupts.name(sig)))\n", to: STDERR_FILENO)
+            Console.write("error: interrupted (\(Interrupts.name(sig)))\n", to: STDERR_FILENO)
             Foundation.exit(128 + sig)
         }
         if case .failure(let error) = outcome { fail(error) }
