@@ -57,10 +57,13 @@ struct LogTail: Sendable {
         return l
     }
 
-    /// Records that `vertex` (shown as `name`) failed, with the lines it printed last.
-    mutating func failed(_ vertex: Digest, name: String) {
-        guard let kept = lines[vertex], !kept.isEmpty else { return }
-        failures.append((name, kept))
+    /// Records that `vertex` (shown as `name`) failed, with the lines it printed last — its
+    /// partial line ended first, and returned for printers that show it.
+    @discardableResult
+    mutating func failed(_ vertex: Digest, name: String, started: Date?) -> Line? {
+        let flushed = flush(vertex, started: started)
+        if let kept = lines[vertex], !kept.isEmpty { failures.append((name, kept)) }
+        return flushed
     }
 
     /// buildx's block for each failed step: its name and last lines between rules.

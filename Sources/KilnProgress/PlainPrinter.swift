@@ -36,7 +36,7 @@ public actor PlainPrinter: ProgressPrinter {
             for line in logs.add(data, vertex: vertex, started: starts[vertex]) { write(line, vertex) }
         case .status(let s): status(s)
         case .warning(_, let short, let detail):
-            write("WARNING: \(short)" + (detail.isEmpty ? "" : " (" + detail.joined(separator: "; ") + ")"))
+            write("WARNING: " + ProgressEvent.warningText(short, detail))
         }
     }
 
@@ -52,12 +52,15 @@ public actor PlainPrinter: ProgressPrinter {
         }
         guard !finished.contains(v.digest), v.completed != nil || v.error != nil else { return }
         finished.insert(v.digest)
-        if let l = logs.flush(v.digest, started: starts[v.digest]) { write(l, v.digest) }
+        if v.error != nil, !v.canceled {
+            if let l = logs.failed(v.digest, name: v.name, started: starts[v.digest]) { write(l, v.digest) }
+        } else if let l = logs.flush(v.digest, started: starts[v.digest]) {
+            write(l, v.digest)
+        }
         if v.canceled {
             write("#\(n) CANCELED")
         } else if let e = v.error {
             write("#\(n) ERROR: \(e.split(separator: "\n", omittingEmptySubsequences: false).first ?? "")")
-            logs.failed(v.digest, name: v.name)
         } else if v.cached {
             write("#\(n) CACHED")
         } else if let c = v.completed {

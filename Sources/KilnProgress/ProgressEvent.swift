@@ -80,6 +80,13 @@ public enum ProgressEvent: Sendable {
     case warning(vertex: Digest?, short: String, detail: [String])
 }
 
+extension ProgressEvent {
+    /// A warning as printers show it: the short text, then its details in parentheses.
+    public static func warningText(_ short: String, _ detail: [String]) -> String {
+        short + (detail.isEmpty ? "" : " (" + detail.joined(separator: "; ") + ")")
+    }
+}
+
 /// Consumes progress events.
 public protocol ProgressPrinter: Sendable {
     /// Handles one event.

@@ -40,10 +40,7 @@ public actor QuietPrinter: ProgressPrinter {
         switch event {
         case .vertex(let v):
             if let s = v.started, starts[v.digest] == nil { starts[v.digest] = s }
-            if v.error != nil, !v.canceled {
-                _ = logs.flush(v.digest, started: starts[v.digest])
-                logs.failed(v.digest, name: v.name)
-            }
+            if v.error != nil, !v.canceled { logs.failed(v.digest, name: v.name, started: starts[v.digest]) }
         case .log(let vertex, _, let data): _ = logs.add(data, vertex: vertex, started: starts[vertex])
         case .status, .warning: break
         }

@@ -26,10 +26,7 @@ public actor TTYPrinter: ProgressPrinter {
         case .vertex(let v):
             if states[v.digest] == nil { order.append(v.digest) }
             states[v.digest] = v
-            if v.error != nil, !v.canceled {
-                _ = logs.flush(v.digest, started: v.started)
-                logs.failed(v.digest, name: v.name)
-            }
+            if v.error != nil, !v.canceled { logs.failed(v.digest, name: v.name, started: v.started) }
         case .log(let vertex, _, let data):
             _ = logs.add(data, vertex: vertex, started: states[vertex]?.started)
         case .status(let s):
@@ -42,7 +39,7 @@ public actor TTYPrinter: ProgressPrinter {
             }
             tasks[s.vertex] = list
         case .warning(_, let short, let detail):
-            warnings.append(short + (detail.isEmpty ? "" : " (" + detail.joined(separator: "; ") + ")"))
+            warnings.append(ProgressEvent.warningText(short, detail))
         }
         if !ended, Date().timeIntervalSince(lastDraw) >= 0.1 { draw(finished: false) }
     }
