@@ -75,6 +75,8 @@ public struct ImageAnnotations: Sendable, Equatable {
 public struct ImageDocuments: Sendable {
     /// The manifest's bytes and descriptor.
     public var manifest: (data: Data, descriptor: Descriptor)
+    /// The config blob's descriptor, as the manifest lists it.
+    public var config: Descriptor
     /// The index's bytes and descriptor, when there is one.
     public var index: (data: Data, descriptor: Descriptor)?
 
@@ -85,19 +87,17 @@ public struct ImageDocuments: Sendable {
     /// media types (an index is always OCI's; Docker's manifest list carries no annotations).
     public static func make(chain: [CachedLayer], config: Data, platform: Platform, oci: Bool = true,
                             annotations: ImageAnnotations = ImageAnnotations()) throws -> ImageDocuments {
-        var (m, _) = try ImageExporter.manifest(chain: chain, config: config, oci: oci)
+        var m = ImageExporter.manifest(chain: chain, config: config, oci: oci)
         if !annotations.manifest.isEmpty { m.annotations = annotations.manifest }
         let data = try m.encoded()
-        let mediaType = m.mediaType ?? MediaType.ociManifest
-        var descriptor = Descriptor(mediaType: mediaType, digest: Digest.of(data), size: Int64(data.count))
-        guard annotations.needsIndex else { return ImageDocuments(manifest: (data, descriptor), index: nil) }
-        descriptor.platform = platform
+        let descriptor = Descriptor(mediaType: m.mediaType ?? MediaType.ociManifest, digest: Digest.of(data), size: Int64(data.count))
+        guard annotations.needsIndex else { return ImageDocuments(manifest: (data, descriptor), config: m.config, index: nil) }
         var entry = descriptor
+        entry.platform = platform
         if !annotations.manifestDescriptor.isEmpty { entry.annotations = annotations.manifestDescriptor }
         let index = ImageIndex(mediaType: MediaType.ociIndex, manifests: [entry], annotations: annotations.index.isEmpty ? nil : annotations.index)
         let indexData = try index.encoded()
-        descriptor.platform = nil
-        return ImageDocuments(manifest: (data, descriptor),
+        return ImageDocuments(manifest: (data, descriptor), config: m.config,
                               index: (indexData, Descriptor(mediaType: MediaType.ociIndex, digest: Digest.of(indexData), size: Int64(indexData.count))))
     }
 }

@@ -17,16 +17,15 @@ public struct ImageExporter: Sendable {
         pusher = LayerPusher(context: context)
     }
 
-    /// The manifest for `chain` and `config`, with its bytes, in OCI or Docker media types.
-    public static func manifest(chain: [CachedLayer], config: Data, oci: Bool = true) throws -> (ImageManifest, Data) {
+    /// The manifest for `chain` and `config`, in OCI or Docker media types.
+    public static func manifest(chain: [CachedLayer], config: Data, oci: Bool = true) -> ImageManifest {
         let configDesc = Descriptor(mediaType: oci ? MediaType.ociConfig : MediaType.dockerConfig, digest: Digest.of(config),
                                     size: Int64(config.count))
         let layers = chain.map { l in
             let mt = MediaType.layerCompression(l.mediaType).map { MediaType.layer($0, oci: oci) } ?? l.mediaType
             return Descriptor(mediaType: mt, digest: l.digest, size: l.size)
         }
-        let m = ImageManifest(mediaType: oci ? MediaType.ociManifest : MediaType.dockerManifest, config: configDesc, layers: layers)
-        return (m, try m.encoded())
+        return ImageManifest(mediaType: oci ? MediaType.ociManifest : MediaType.dockerManifest, config: configDesc, layers: layers)
     }
 
     /// Pushes an image whose layers are encoded as `options` asks (the config's `diff_ids`
@@ -59,14 +58,12 @@ public struct ImageExporter: Sendable {
     /// reference; returns the descriptor of the top document.
     func push(chain: [CachedLayer], config: Data, documents: ImageDocuments, to refs: [Reference]) async throws -> Descriptor {
         let manifest = documents.manifest
-        let configDigest = Digest.of(config)
-        let configType = manifest.descriptor.mediaType == MediaType.dockerManifest ? MediaType.dockerConfig : MediaType.ociConfig
         await context.progress.done("exporting manifest \(manifest.descriptor.digest)", bytes: manifest.descriptor.size)
-        await context.progress.done("exporting config \(configDigest)", bytes: Int64(config.count))
+        await context.progress.done("exporting config \(documents.config.digest)", bytes: documents.config.size)
         if let index = documents.index { await context.progress.done("exporting manifest list \(index.descriptor.digest)", bytes: index.descriptor.size) }
         for ref in refs {
             try await context.progress.task("pushing layers") { try await pusher.push(chain, to: ref) }
-            try await context.client.pushBlob(config, mediaType: configType, to: ref)
+            try await context.client.pushBlob(config, mediaType: documents.config.mediaType, to: ref)
             if documents.index != nil {
                 // The manifest by digest, then the index under the tag.
                 try await context.client.putManifest(manifest.data, mediaType: manifest.descriptor.mediaType, to: ref.withDigest(manifest.descriptor.digest))
