@@ -237,6 +237,13 @@ public final class FileSource: ByteSource {
         self.path = path
     }
 
+    /// Reads through `fd` (opened by the caller, for instance inside a rooted directory), which
+    /// it now owns and closes; `path` names it in errors.
+    public init(adopting fd: Int32, path: String) {
+        self.fd = fd
+        self.path = path
+    }
+
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         while true {
             let n = Glibc.read(fd, buffer.baseAddress, buffer.count)

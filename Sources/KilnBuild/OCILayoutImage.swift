@@ -75,17 +75,9 @@ struct OCILayoutImage {
     /// Streams a layer blob into the store; the store keeps it only if it hashes to its digest.
     private func importBlob(_ layer: Descriptor, diffID: Digest, layout: RootedDirectory, path: String) async throws {
         let rel = "blobs/\(layer.digest.algorithm.rawValue)/\(layer.digest.encoded)"
-        let fd = try layout.open(rel, flags: O_RDONLY)
-        defer { close(fd) }
         do {
             try await store.ingest(expected: layer.digest, mediaType: layer.mediaType) { sink in
-                var buffer = [UInt8](repeating: 0, count: 1 << 20)
-                while true {
-                    let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-                    if n < 0 { throw BuildError("oci-layout://\(path): reading \(rel): \(String(cString: strerror(errno)))") }
-                    if n == 0 { break }
-                    try buffer.withUnsafeBytes { try sink.write(UnsafeRawBufferPointer(rebasing: $0[..<n])) }
-                }
+                _ = try FileSource(adopting: try layout.open(rel, flags: O_RDONLY), path: path + "/" + rel).copy(to: sink)
             }
         } catch let e as StoreError {
             throw BuildError("oci-layout://\(path): layer \(layer.digest): \(e)")
