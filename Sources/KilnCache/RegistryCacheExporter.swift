@@ -108,6 +108,11 @@ public struct RegistryCacheExporter: Sendable {
         return (CacheConfig(layers: layers, records: records), exported)
     }
 
+    /// What every layer descriptor of a cache says of its blob (as BuildKit writes it).
+    static func layerAnnotations(_ l: CachedLayer) -> [String: String] {
+        ["containerd.io/uncompressed": l.diffID.description, "buildkit/createdat": Timestamp.rfc3339(l.createdAt)]
+    }
+
     /// The layer annotation naming the Dockerfile step that made a layer (`kiln cache inspect`
     /// shows it; BuildKit ignores annotations it does not know).
     public static let stepAnnotation = "kiln.step"
@@ -187,7 +192,7 @@ public struct RegistryCacheExporter: Sendable {
         let configDesc = Descriptor(mediaType: MediaType.buildkitCacheConfig, digest: Digest.of(configData), size: Int64(configData.count))
         let steps = try await stepNames(graph)
         var layerDescs = layers.map { l -> Descriptor in
-            var a = ["containerd.io/uncompressed": l.diffID.description, "buildkit/createdat": Timestamp.rfc3339(l.createdAt)]
+            var a = Self.layerAnnotations(l)
             if let step = steps[l.diffID] { a[Self.stepAnnotation] = step }
             if let toc = l.tocDigest {
                 a["containerd.io/snapshot/stargz/toc.digest"] = toc.description
@@ -196,13 +201,11 @@ public struct RegistryCacheExporter: Sendable {
             let family = MediaType.layerCompression(l.mediaType) ?? .gzip
             return Descriptor(mediaType: MediaType.layer(family, oci: options.ociMediaTypes), digest: l.digest, size: l.size, annotations: a)
         }
-        if !mounts.isEmpty {
-            for (id, l) in mounts {
-                let a = ["containerd.io/uncompressed": l.diffID.description, "buildkit/createdat": Timestamp.rfc3339(l.createdAt),
-                         Self.cacheMountAnnotation: id]
-                layerDescs.append(Descriptor(mediaType: l.mediaType, digest: l.digest, size: l.size, annotations: a))
-                layers.append(l)
-            }
+        for (id, l) in mounts {
+            var a = Self.layerAnnotations(l)
+            a[Self.cacheMountAnnotation] = id
+            layerDescs.append(Descriptor(mediaType: l.mediaType, digest: l.digest, size: l.size, annotations: a))
+            layers.append(l)
         }
         let data: Data
         let mediaType: String

@@ -164,8 +164,6 @@ struct ExecRunner {
         var home: String
     }
 
-    /// `USER` as uid, gid, supplementary groups and home, from the image's passwd and group
-    /// files (read inside the image: links in it never lead to the host's files).
     /// A step's own `/etc/hosts`: localhost, its hostname on the loopback address, then the
     /// `--add-host` entries.
     static func writeHosts(in directory: String, hostname: String, extra: [(String, String)] = []) throws -> String {
@@ -176,6 +174,8 @@ struct ExecRunner {
         return path
     }
 
+    /// `USER` as uid, gid, supplementary groups and home, from the image's passwd and group
+    /// files (read inside the image: links in it never lead to the host's files).
     static func resolveUser(_ spec: String, rootfs: String) throws -> User {
         // No USER is root, with root's supplementary groups from the image (as BuildKit runs it).
         let parts = (spec.isEmpty ? "0" : spec).split(separator: ":", maxSplits: 1).map(String.init)
