@@ -18,7 +18,9 @@ public struct CacheMountSeeds: Sendable {
     }
 
     /// Makes `dir` (absent, its lock held) from the seed for `id`, if there is one: unpacked
-    /// into a scratch directory of the store, then renamed into place. Returns whether it did.
+    /// into a scratch directory of the store, then renamed into place. Returns whether it did:
+    /// steps sharing the cache hold its lock together, and when another one put its seed in
+    /// place first, that one stays.
     func populate(_ dir: String, id: String, store: ContentStore) async throws -> Bool {
         guard let layer = layers[id] else { return false }
         let blob = try await fetcher.fetchVerified(layer)
@@ -29,10 +31,15 @@ public struct CacheMountSeeds: Sendable {
                 let source = try DetectedCompression.detect(path: blob).decompressing(FileSource(path: blob))
                 _ = try LayerApplier(root: scratch).apply(source)
             }
-            guard rename(scratch, dir) == 0 else { throw WorkerError("cache mount \(id): cannot move its imported contents into place: \(errnoText(errno))") }
         } catch {
             HostFiles.removeTree(scratch)
             throw error
+        }
+        guard rename(scratch, dir) == 0 else {
+            let failure = errno
+            HostFiles.removeTree(scratch)
+            if failure == ENOTEMPTY || failure == EEXIST { return false }
+            throw WorkerError("cache mount \(id): cannot move its imported contents into place: \(errnoText(failure))")
         }
         return true
     }
