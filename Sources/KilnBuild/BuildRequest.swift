@@ -81,6 +81,8 @@ public struct BuildRequest: Sendable {
     public var network: String?
     /// `--no-cache`: run every step.
     public var noCache = false
+    /// Say why each step that runs missed the cache (`--explain`).
+    public var explain = false
     /// `SOURCE_DATE_EPOCH`: clamps file and history times; part of every key.
     public var sourceDateEpoch: Int64?
     /// `--secret`s.

@@ -20,6 +20,9 @@ public struct BuildResult: Sendable {
     public var steps: [String: StepOutcome] = [:]
     /// Warnings given during the build.
     public var warnings: [String] = []
+    /// With `--explain`: the steps that ran although a cache held an earlier version of them,
+    /// and why (nil without `--explain`).
+    public var cacheMisses: [CacheMiss]?
 
     /// Whether a step was loaded from a cache or executed.
     public typealias StepOutcome = Solver.Outcome
@@ -37,6 +40,9 @@ public struct BuildResult: Sendable {
             let json = try JSONSerialization.data(withJSONObject: ["mediaType": d.mediaType, "digest": d.digest.description, "size": d.size],
                                                   options: [.sortedKeys])
             m["cache.manifest"] = String(decoding: json, as: UTF8.self)
+        }
+        if let misses = cacheMisses {
+            m["kiln.cache-misses"] = misses.map { ["step": $0.step, "reasons": $0.reasons] as [String: Any] }
         }
         return try JSONSerialization.data(withJSONObject: m, options: [.sortedKeys, .withoutEscapingSlashes])
     }

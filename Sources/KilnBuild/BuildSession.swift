@@ -73,12 +73,14 @@ public struct BuildSession: Sendable {
     private func run(_ prepared: PreparedBuild, warnings: WarningLog) async throws -> BuildResult {
         let (request, graph) = (prepared.request, prepared.graph)
         var cacheMounts: [String: CachedLayer] = [:]
+        var importedFacts: [StepFacts] = []
         if !request.noCache, !request.cacheImports.isEmpty {
             let caches = await CacheImports(client: client, store: store, printer: warnings).load(request.cacheImports, budget: request.cacheImportBudget)
             try await RegistryCacheImporter.seed(caches, graph: graph, store: store)
             await warnOfUnmatched(caches, graph: graph, warnings: warnings)
             // The first source listed that carries a cache mount wins.
             for cache in caches.reversed() { cacheMounts.merge(RegistryCacheImporter.cacheMounts(cache)) { $1 } }
+            importedFacts = caches.flatMap { $0.config.steps ?? [] }
         }
         let fetcher = RegistryBlobFetcher(store: store, client: client)
         let snapshots = Snapshots.make(fetcher: fetcher, kind: Snapshots.choose(for: store, requested: snapshotter).kind)
@@ -86,7 +88,8 @@ public struct BuildSession: Sendable {
                             sourceDateEpoch: request.sourceDateEpoch, noCache: request.noCache)
         worker.namedContexts = request.localContexts
         if !cacheMounts.isEmpty { worker.cacheMountSeeds = CacheMountSeeds(layers: cacheMounts, fetcher: fetcher) }
-        let solver = Solver(graph: graph, store: store, executor: worker, printer: warnings, noCache: request.noCache)
+        let explainer = request.explain ? MissExplainer(store: store, imported: importedFacts) : nil
+        let solver = Solver(graph: graph, store: store, executor: worker, printer: warnings, noCache: request.noCache, explainer: explainer)
         let outputs = BuildOutputs(context: ExportContext(client: client, fetcher: fetcher), filesystems: snapshots, plan: prepared.plan,
                                    images: prepared.images, graph: graph, request: request, printer: warnings)
         var chain: [CachedLayer]
@@ -103,6 +106,7 @@ public struct BuildSession: Sendable {
             case .written(var result):
                 result.chain = chain
                 result.steps = await solver.outcomes
+                result.cacheMisses = request.explain ? await solver.misses : nil
                 result.warnings = await warnings.messages
                 return result
             case .unavailable(let missing):

@@ -47,7 +47,7 @@ extension CacheConfig {
             newIndex[i] = out.count - 1
             if let signature { seen[signature] = out.count - 1 }
         }
-        return (CacheConfig(layers: layers, records: out), records.count - out.count)
+        return (CacheConfig(layers: layers, records: out, steps: steps), records.count - out.count)
     }
 
     /// Identity of a key-only record: its digest and its (renumbered) inputs.

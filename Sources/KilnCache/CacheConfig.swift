@@ -1,5 +1,6 @@
 import Foundation
 import KilnOCI
+import KilnSolver
 
 /// BuildKit's cache config v0 (`application/vnd.buildkit.cacheconfig.v0`): a forest of layer
 /// chains and the cache-key graph.
@@ -74,6 +75,17 @@ public struct CacheConfig: Sendable, Equatable, Codable {
     public var layers: [Layer]
     /// Records.
     public var records: [Record]
+    /// Kiln's facts of each step's key, for `--explain` (BuildKit does not read the field).
+    public var steps: [StepFacts]?
+
+    enum CodingKeys: String, CodingKey { case layers, records, steps = "kiln.steps" }
+
+    /// A config.
+    public init(layers: [Layer], records: [Record], steps: [StepFacts]? = nil) {
+        self.layers = layers
+        self.records = records
+        self.steps = steps
+    }
 
     /// Decodes and checks indexes, input lists and loops as BuildKit's importer would.
     public static func decode(_ data: Data) throws(CacheImportError) -> CacheConfig {
@@ -81,8 +93,14 @@ public struct CacheConfig: Sendable, Equatable, Codable {
         let c: CacheConfig
         do {
             struct Raw: Decodable { var layers: [Layer]?; var records: [Record]? }
+            // Facts a cache carries are a help, never a reason to refuse it.
+            struct Facts: Decodable {
+                var steps: [StepFacts]?
+                enum CodingKeys: String, CodingKey { case steps = "kiln.steps" }
+            }
             let raw = try JSONDecoder().decode(Raw.self, from: data)
-            c = CacheConfig(layers: raw.layers ?? [], records: raw.records ?? [])
+            let facts = try? JSONDecoder().decode(Facts.self, from: data)
+            c = CacheConfig(layers: raw.layers ?? [], records: raw.records ?? [], steps: facts?.steps)
         } catch {
             throw CacheImportError("cache config is not valid JSON: \(error)")
         }

@@ -32,13 +32,7 @@ public struct RegistryCacheExporter: Sendable {
     /// The cache config and the layers it references, for `graph` after a build.
     public func makeConfig(graph: BuildGraph, mode: CacheMode, convert: (CachedLayer) async throws -> CachedLayer) async throws -> (CacheConfig, [CachedLayer]) {
         guard let target = graph.target else { throw CacheImportError("nothing to export: the target is an empty scratch image") }
-        // Vertices the target needs.
-        var needed = Set<Int>()
-        var stack = [target.index]
-        while let i = stack.popLast() {
-            guard needed.insert(i).inserted else { continue }
-            stack.append(contentsOf: graph.vertices[i].inputs)
-        }
+        let needed = Self.needed(graph, by: target)
         // After a failed build the target has no result: the image so far is the chain of the
         // last step of its own lineage that completed.
         let targetChain: [CachedLayer]
@@ -105,7 +99,20 @@ public struct RegistryCacheExporter: Sendable {
                 recordOf[v.key.id] = [records.count - 1]
             }
         }
-        return (CacheConfig(layers: layers, records: records), exported)
+        // The facts of every exported step's key, for a later build's --explain.
+        let steps = graph.vertices.filter { needed.contains($0.index) }.map(\.facts).sorted { $0.key.description < $1.key.description }
+        return (CacheConfig(layers: layers, records: records, steps: steps), exported)
+    }
+
+    /// The vertices `target` needs: itself and everything upstream.
+    static func needed(_ graph: BuildGraph, by target: Vertex) -> Set<Int> {
+        var needed = Set<Int>()
+        var stack = [target.index]
+        while let i = stack.popLast() {
+            guard needed.insert(i).inserted else { continue }
+            stack.append(contentsOf: graph.vertices[i].inputs)
+        }
+        return needed
     }
 
     /// What every layer descriptor of a cache says of its blob (as BuildKit writes it).
@@ -157,31 +164,11 @@ public struct RegistryCacheExporter: Sendable {
         public var descriptor: Descriptor
     }
 
-    /// Builds the cache documents for `graph` with `options`. A config over `limit` (BuildKit's
-    /// import limit) first loses its key-only records no result needs; if that is not enough,
-    /// a `mode=max` export keeps only the final result's layers (as `mode=min`), with a warning;
-    /// a config still too large is an error.
+    /// Builds the cache documents for `graph` with `options`, the config fitted to `limit`
+    /// (see ``fitted(graph:options:limit:encode:)``).
     public func prepare(graph: BuildGraph, options: CacheExportOptions, limit: Int = configLimit) async throws -> Prepared {
         let encode = { (layer: CachedLayer) async throws -> CachedLayer in try await self.encode(layer, options: options) }
-        var (config, layers) = try await makeConfig(graph: graph, mode: options.mode, convert: encode)
-        var configData = try CanonicalJSON.encode(config)
-        if configData.count > limit {
-            let full = configData.count
-            let (pruned, dropped) = config.droppingRedundantKeys()
-            config = pruned
-            configData = try CanonicalJSON.encode(config)
-            if configData.count > limit, options.mode == .max {
-                (config, layers) = try await makeConfig(graph: graph, mode: .min, convert: encode)
-                config = config.droppingRedundantKeys().0
-                configData = try CanonicalJSON.encode(config)
-                if configData.count <= limit {
-                    await warn("cache config is \(full) bytes in mode=max, over BuildKit's \(limit)-byte import limit even without \(dropped) redundant key records; exporting the final result's layers only, as mode=min (\(configData.count) bytes)")
-                }
-            }
-            guard configData.count <= limit else {
-                throw CacheImportError("cache config is \(configData.count) bytes even after dropping \(dropped) redundant key records, over BuildKit's \(limit)-byte import limit")
-            }
-        }
+        var (config, layers, configData) = try await fitted(graph: graph, options: options, limit: limit, encode: encode)
         // Cache mount blobs are listed in the layers table (every blob of the cache is) but no
         // record uses them: BuildKit's importer only follows layers records reach.
         let mounts = options.cacheMounts ? try await packCacheMounts(graph, options: options) : []
@@ -218,6 +205,38 @@ public struct RegistryCacheExporter: Sendable {
         }
         return Prepared(config: configData, configDescriptor: configDesc, layers: layers, manifest: data,
                         descriptor: Descriptor(mediaType: mediaType, digest: Digest.of(data), size: Int64(data.count)))
+    }
+
+    /// The cache config for `graph` within `limit` (BuildKit's import limit), its layers and
+    /// bytes. A config over it first loses the step facts (`--explain` only), then its key-only
+    /// records no result needs; if that is not enough, a `mode=max` export keeps only the final
+    /// result's layers (as `mode=min`), with a warning; a config still too large is an error.
+    func fitted(graph: BuildGraph, options: CacheExportOptions, limit: Int,
+                encode: (CachedLayer) async throws -> CachedLayer) async throws -> (CacheConfig, [CachedLayer], Data) {
+        var (config, layers) = try await makeConfig(graph: graph, mode: options.mode, convert: encode)
+        var configData = try CanonicalJSON.encode(config)
+        guard configData.count > limit else { return (config, layers, configData) }
+        config.steps = nil
+        configData = try CanonicalJSON.encode(config)
+        await warn("cache config over BuildKit's \(limit)-byte import limit: exported without the step facts --explain reads")
+        guard configData.count > limit else { return (config, layers, configData) }
+        let full = configData.count
+        let (pruned, dropped) = config.droppingRedundantKeys()
+        config = pruned
+        configData = try CanonicalJSON.encode(config)
+        if configData.count > limit, options.mode == .max {
+            (config, layers) = try await makeConfig(graph: graph, mode: .min, convert: encode)
+            config.steps = nil
+            config = config.droppingRedundantKeys().0
+            configData = try CanonicalJSON.encode(config)
+            if configData.count <= limit {
+                await warn("cache config is \(full) bytes in mode=max, over BuildKit's \(limit)-byte import limit even without \(dropped) redundant key records; exporting the final result's layers only, as mode=min (\(configData.count) bytes)")
+            }
+        }
+        guard configData.count <= limit else {
+            throw CacheImportError("cache config is \(configData.count) bytes even after dropping \(dropped) redundant key records, over BuildKit's \(limit)-byte import limit")
+        }
+        return (config, layers, configData)
     }
 
     /// Exports to `ref`; returns the descriptor of the pushed manifest or index.

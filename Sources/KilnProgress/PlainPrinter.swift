@@ -37,6 +37,8 @@ public actor PlainPrinter: ProgressPrinter {
         case .status(let s): status(s)
         case .warning(_, let short, let detail):
             write("WARNING: " + ProgressEvent.warningText(short, detail))
+        case .cacheMiss(let vertex, let reasons):
+            write("#\(number(vertex)) " + ProgressEvent.cacheMissText(reasons))
         }
     }
 

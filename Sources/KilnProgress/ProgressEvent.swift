@@ -78,9 +78,14 @@ public enum ProgressEvent: Sendable {
     case status(TaskStatus)
     /// A warning, optionally about a vertex.
     case warning(vertex: Digest?, short: String, detail: [String])
+    /// Why a vertex that runs missed the cache (`--explain`): what changed, one reason each.
+    case cacheMiss(vertex: Digest, reasons: [String])
 }
 
 extension ProgressEvent {
+    /// A cache miss's explanation as one line: `cache miss: REASON; REASON`.
+    public static func cacheMissText(_ reasons: [String]) -> String { "cache miss: " + reasons.joined(separator: "; ") }
+
     /// A warning as printers show it: the short text, then its details in parentheses.
     public static func warningText(_ short: String, _ detail: [String]) -> String {
         short + (detail.isEmpty ? "" : " (" + detail.joined(separator: "; ") + ")")

@@ -42,7 +42,7 @@ public actor QuietPrinter: ProgressPrinter {
             if let s = v.started, starts[v.digest] == nil { starts[v.digest] = s }
             if v.error != nil, !v.canceled { logs.failed(v.digest, name: v.name, started: starts[v.digest]) }
         case .log(let vertex, _, let data): _ = logs.add(data, vertex: vertex, started: starts[vertex])
-        case .status, .warning: break
+        case .status, .warning, .cacheMiss: break
         }
     }
 

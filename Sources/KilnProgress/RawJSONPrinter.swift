@@ -40,6 +40,11 @@ public actor RawJSONPrinter: ProgressPrinter {
                                           "detail": .array(detail.map { .string(Data($0.utf8).base64EncodedString()) })]
             if let vertex { w["vertex"] = .string(vertex.description) }
             obj["warnings"] = .array([.object(w)])
+        case .cacheMiss(let vertex, let reasons):
+            let now = Self.time(Date())
+            obj["statuses"] = .array([.object(["id": .string("cache-miss"), "vertex": .string(vertex.description),
+                                                "name": .string(ProgressEvent.cacheMissText(reasons)), "current": .int(0),
+                                                "timestamp": now, "started": now, "completed": now])])
         }
         if let data = try? CanonicalJSON.encode(obj) { Console.write(data + Data("\n".utf8), to: output.fileDescriptor) }
     }

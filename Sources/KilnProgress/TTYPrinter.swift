@@ -40,6 +40,10 @@ public actor TTYPrinter: ProgressPrinter {
             tasks[s.vertex] = list
         case .warning(_, let short, let detail):
             warnings.append(ProgressEvent.warningText(short, detail))
+        case .cacheMiss(let vertex, let reasons):
+            let now = Date()
+            tasks[vertex, default: []].append(TaskStatus(vertex: vertex, id: "cache-miss", name: ProgressEvent.cacheMissText(reasons),
+                                                         started: now, completed: now))
         }
         if !ended, Date().timeIntervalSince(lastDraw) >= 0.1 { draw(finished: false) }
     }

@@ -36,10 +36,12 @@ public struct BuildContext: Sendable {
 
     /// The checksum of the files at `paths` (resolved, context-relative) as a copy with
     /// `exclude` reads them: content, kind, mode, owner, link targets, xattrs — never mtimes.
-    public func checksum(_ paths: [String], exclude: [String] = [], step: String) throws(GraphError) -> Digest {
+    /// `observe` hears every path the checksum covers.
+    public func checksum(_ paths: [String], exclude: [String] = [], step: String,
+                         observe: ((ContentChecksum.Entry) -> Void)? = nil) throws(GraphError) -> Digest {
         let filter = self.filter(exclude: exclude)
         do {
-            return try ContentChecksum.digest(root: directory, paths: paths) { filter.excludes($0, under: $1) }
+            return try ContentChecksum.digest(root: directory, paths: paths, excluded: { filter.excludes($0, under: $1) }, observe: observe)
         } catch {
             throw GraphError(description: "\(step): cannot read context: \(ErrorText.describe(error))")
         }

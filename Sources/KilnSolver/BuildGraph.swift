@@ -52,6 +52,8 @@ public struct Vertex: Sendable {
     public var location: String?
     /// The Dockerfile index of the stage it belongs to (a base image: the first stage using it).
     public var stage: Int?
+    /// What its key is made of, input by input (for `--explain`).
+    public var facts: StepFacts
 
     /// Whether the first input is the filesystem this step changes. Not so for a COPY into a
     /// stage that is still empty scratch: its only input is where it copies from.
@@ -74,6 +76,16 @@ public enum VertexOp: Sendable {
     case copy(CopyOp)
     /// WORKDIR's directory creation.
     case mkdir(MkdirOp)
+
+    /// `image`, `exec`, `copy` or `mkdir`.
+    public var kind: String {
+        switch self {
+        case .image: "image"
+        case .exec: "exec"
+        case .copy: "copy"
+        case .mkdir: "mkdir"
+        }
+    }
 }
 
 /// The build as vertices with cache keys, computed before anything runs.

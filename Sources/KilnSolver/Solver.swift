@@ -72,9 +72,15 @@ public actor Solver {
     /// Unfetchable blobs outputs have recovered from.
     private var exportRetries: Set<Digest> = []
     private let limiter: AsyncSemaphore
+    /// Says why steps miss, when asked to (`--explain`).
+    private let explainer: MissExplainer?
 
     /// What happened to each vertex.
     public private(set) var outcomes: [String: Outcome] = [:]
+    /// The steps that ran although a cache held an earlier version of them, and why (with an
+    /// explainer only), in the order they started.
+    public private(set) var misses: [CacheMiss] = []
+    private var explained: Set<Int> = []
 
     /// How a vertex was satisfied.
     public enum Outcome: Sendable, Equatable {
@@ -86,8 +92,9 @@ public actor Solver {
 
     /// A solver for `graph` using `store` for the cache and `executor` to run steps.
     public init(graph: BuildGraph, store: ContentStore, executor: any VertexExecutor, printer: any ProgressPrinter,
-                noCache: Bool = false, parallelism: Int = 4) {
+                noCache: Bool = false, parallelism: Int = 4, explainer: MissExplainer? = nil) {
         self.graph = graph
+        self.explainer = explainer
         self.store = store
         self.executor = executor
         self.printer = printer
@@ -147,26 +154,19 @@ public actor Solver {
             return chain
         }
         let useCache = !noCache && !uncached.contains(index)
-        if useCache, let hit = try await store.cachedResult(v.key.id) {
-            try await store.hold(hit.map(\.digest))  // a concurrent prune leaves them to this build
-            await reportCached(index)
-            chains[index] = hit
-            return hit
-        }
+        if useCache, let hit = try await store.cachedResult(v.key.id) { return try await cached(v, hit) }
         var retried: [Digest: Int] = [:]
         while true {
             let inputs = try await solveInputs(v)
             let contentKey = useCache ? await self.contentKey(v, inputs: inputs) : nil
             if let contentKey, let hit = try await store.cachedResult(contentKey.id) {
-                try await store.hold(hit.map(\.digest))
                 try await store.storeResult(key: v.key.id, recordDigest: v.key.recordDigest, description: v.name, layers: hit)
                 effectiveKeys[index] = contentKey.id
-                await reportCached(index)
-                chains[index] = hit
-                return hit
+                return try await cached(v, hit)
             }
             let started = Date()
             await report(.vertex(VertexStatus(digest: v.key.id, name: v.name, started: started)))
+            if useCache { await explain(v) }
             let result: StepResult
             do {
                 result = try await limiter.withPermit { [graph, executor, printer] in
@@ -196,6 +196,7 @@ public actor Solver {
                     effectiveKeys[index] = contentKey.id
                 }
                 outcomes[v.name] = .executed
+                await keepFacts(v, replacing: true)
                 await report(.vertex(VertexStatus(digest: v.key.id, name: v.name, started: started, completed: Date())))
                 chains[index] = chain
                 return chain
@@ -220,6 +221,32 @@ public actor Solver {
         guard let derived = changed ? try? CacheKey(base: v.key.base, output: v.key.output, inputs: links) : v.key else { return nil }
         let content = (try? await executor.contentKey(v, key: derived, inputs: inputs)) ?? nil
         return content ?? (changed ? derived : nil)
+    }
+
+    /// `v` satisfied by the cached `chain`: held against a concurrent prune for this build,
+    /// its facts kept, reported cached with everything upstream.
+    private func cached(_ v: Vertex, _ chain: [CachedLayer]) async throws -> [CachedLayer] {
+        try await store.hold(chain.map(\.digest))
+        await keepFacts(v, replacing: false)
+        await reportCached(v.index)
+        chains[v.index] = chain
+        return chain
+    }
+
+    /// Reports why `v` misses (once, however often it is retried), when an explainer is set.
+    private func explain(_ v: Vertex) async {
+        guard let explainer, explained.insert(v.index).inserted else { return }
+        let reasons = await explainer.explain(v, in: graph)
+        guard !reasons.isEmpty else { return }
+        misses.append(CacheMiss(step: v.name, reasons: reasons))
+        await report(.cacheMiss(vertex: v.key.id, reasons: reasons))
+    }
+
+    /// Keeps the facts of `v`'s key beside its result, for a later build's `--explain`. A
+    /// failure to store them costs only that explanation.
+    private func keepFacts(_ v: Vertex, replacing: Bool) async {
+        guard let row = MissExplainer.row(v.facts) else { return }
+        try? await store.storeFacts(row, replacing: replacing)
     }
 
     /// Reports `v` failed and returns the error naming it.

@@ -104,10 +104,13 @@ extension ContentStore {
         }
     }
 
-    /// Forgets cached results.
+    /// Forgets cached results (and the facts of their keys).
     public func removeResults(_ keys: [Digest]) async throws(StoreError) {
         try await writing { db in
-            for k in keys { try db.execute(sql: "DELETE FROM cache_result WHERE key_id = ?", arguments: [k.description]) }
+            for k in keys {
+                try db.execute(sql: "DELETE FROM cache_result WHERE key_id = ?", arguments: [k.description])
+                try db.execute(sql: "DELETE FROM step_facts WHERE key_id = ?", arguments: [k.description])
+            }
         }
     }
 

@@ -102,6 +102,7 @@ public final class ContentStore: Sendable {
         registerCacheMigration(&m)
         registerDownloadMigration(&m)
         registerUnpackedMigration(&m)
+        registerFactsMigration(&m)
         return m
     }
 

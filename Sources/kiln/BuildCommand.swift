@@ -72,6 +72,7 @@ struct Build: AsyncParsableCommand {
         request.cacheExports = try cache.cacheTo.map { try BuildRequest.cacheExport(parsing: $0) }
         request.cacheImports = try cache.cacheFrom.map { try BuildRequest.cacheImport(parsing: $0) }
         request.cacheImportBudget = Self.cacheImportBudget
+        request.explain = cache.explain
         return request
     }
 

@@ -73,6 +73,9 @@ struct BuildCacheOptions: ParsableArguments {
     @Option(name: .customLong("cache-to"),
             help: "Export the build cache: type=registry,ref=REF[,mode=min|max][,oci-mediatypes=][,image-manifest=][,compression=][,compression-level=][,force-compression=][,ignore-error=], type=local,dest=DIR or type=inline (repeatable).")
     var cacheTo: [String] = []
+
+    @Flag(help: "Say why each step that runs missed the cache: the context file, build arg, environment variable, base image or instruction that changed since the nearest cached version.")
+    var explain = false
 }
 
 /// What a build prints and where its state lives.

@@ -70,14 +70,29 @@ import Testing
             #expect(full.config.count > minimal.config.count)
             #expect(warnings.withLock { $0 }.isEmpty)
 
-            let fitted = try await exporter.prepare(graph: graph, options: max, limit: minimal.config.count)
-            #expect(fitted.config == minimal.config)
-            #expect(fitted.layers.map(\.digest) == minimal.layers.map(\.digest))
+            // First the --explain facts go, then the layers of steps outside the final result.
+            func withoutFacts(_ data: Data) throws -> Data {
+                var config = try CacheConfig.decode(data)
+                #expect(config.steps?.isEmpty == false)
+                config.steps = nil
+                return try CanonicalJSON.encode(config)
+            }
+            let fullBare = try withoutFacts(full.config)
+            let bare = try await exporter.prepare(graph: graph, options: max, limit: fullBare.count)
+            #expect(bare.config == fullBare)
             #expect(warnings.withLock { $0 }.count == 1)
-            #expect(warnings.withLock { $0 }.first?.contains("mode=min") == true)
+            #expect(warnings.withLock { $0 }.first?.contains("without the step facts") == true)
+
+            let minimalBare = try withoutFacts(minimal.config)
+            warnings.withLock { $0 = [] }
+            let fitted = try await exporter.prepare(graph: graph, options: max, limit: minimalBare.count)
+            #expect(fitted.config == minimalBare)
+            #expect(fitted.layers.map(\.digest) == minimal.layers.map(\.digest))
+            #expect(warnings.withLock { $0 }.count == 2)
+            #expect(warnings.withLock { $0 }.last?.contains("mode=min") == true)
 
             await #expect(throws: CacheImportError.self) {
-                _ = try await exporter.prepare(graph: graph, options: max, limit: minimal.config.count - 1)
+                _ = try await exporter.prepare(graph: graph, options: max, limit: minimalBare.count - 1)
             }
         }
     }

@@ -19,12 +19,20 @@ import Testing
     """
 
     static func keys(_ context: String) async throws -> [String: Digest] {
+        try await graph(context).vertices.reduce(into: [:]) { $0[$1.name] = $1.key.id }
+    }
+
+    /// What `--explain` would compare: each step's facts and parent.
+    static func facts(_ context: String) async throws -> [String: StepFacts] {
+        try await graph(context).vertices.reduce(into: [:]) { $0[$1.name] = $1.facts }
+    }
+
+    static func graph(_ context: String) async throws -> BuildGraph {
         let plan = try await BuildPlanner().plan(try DockerfileParser().parse(dockerfile)) { _, _ in nil }
         var config = ImageConfig()
         config.diffIDs = [Digest.of(Data("l".utf8))]
         let img = ResolvedImage(reference: "reg/base:1", manifestDigest: Digest.of(Data("m".utf8)), config: config, platform: .linuxAMD64)
-        let graph = try GraphBuilder(contextDirectory: context).build(plan, images: ["reg/base:1": img])
-        return Dictionary(uniqueKeysWithValues: graph.vertices.map { ($0.name, $0.key.id) })
+        return try GraphBuilder(contextDirectory: context).build(plan, images: ["reg/base:1": img])
     }
 
     static let copySrc = "[stage-0 2/4] COPY src/ /s/"
@@ -41,6 +49,7 @@ import Testing
         var hits = 0, misses = 0
         for round in 0..<500 {
             let beforeKeys = try await Self.keys(ctx)
+            let beforeFacts = try await Self.facts(ctx)
             let before = (src: TestLayers.oracle(ctx, "src"), one: TestLayers.oracle(ctx, "one.txt"))
             let files = ["src/a", "src/b", "src/sub/c", "one.txt", "other.txt"]
             let target = ctx + "/" + files[Int(rng.next() % UInt64(files.count))]
@@ -79,6 +88,7 @@ import Testing
                 _ = "v\(rng.next() % 2)".withCString { v in lsetxattr(target, "user.k", v, strlen(v), 0) }
             }
             let afterKeys = try await Self.keys(ctx)
+            let afterFacts = try await Self.facts(ctx)
             let after = (src: TestLayers.oracle(ctx, "src"), one: TestLayers.oracle(ctx, "one.txt"))
             // The second COPY builds on the first one's result: it reads both selections.
             let srcSame = before.src == after.src
@@ -92,6 +102,14 @@ import Testing
                 // The oracle ignores xattrs, which do count: only then may a key change with equal oracle.
                 if !keySame && same && what != "xattr" {
                     Issue.record("round \(round): needless miss for \(name) after \(what)")
+                }
+                // --explain can name every change that moves a key, and none that does not.
+                let (b, a) = (beforeFacts[name], afterFacts[name])
+                if keySame != (b?.values == a?.values && b?.parent == a?.parent) {
+                    Issue.record("round \(round): \(name)'s facts and key disagree after \(what)")
+                }
+                if !keySame, let b, let a, b.parent == a.parent, MissReasons.compare(a, with: b).isEmpty {
+                    Issue.record("round \(round): \(name) missed after \(what) with no reason to give")
                 }
             }
         }

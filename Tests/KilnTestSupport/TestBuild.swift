@@ -30,7 +30,7 @@ public final class EventLog: ProgressPrinter, Sendable {
             case .log(_, _, let data): s.logs += String(decoding: data, as: UTF8.self)
             case .warning(_, let short, _): s.warnings.append(short)
             case .vertex(let v): s.vertices[v.name] = v
-            case .status: break
+            case .status, .cacheMiss: break
             }
         }
     }

@@ -80,19 +80,40 @@ public struct ExecOp: Sendable {
         def.platform = stage.platform.description
         var inputs = state.map { [[KeyInput(link: g.key($0), selector: Definition.rootSelector)]] } ?? []
         var inputVertices = state.map { [$0] } ?? []
+        var facts = self.facts(run, definition: def)
         for m in run.parsedMounts where m.kind == .bind {
             let source = DockerIgnore.clean(m.source ?? "")
+            let input: KeyInput
             if let from = m.from {
                 guard let v = try g.stageResult(from, step: name) else { throw GraphError(description: "\(name): mount from=\(from) has no result") }
-                inputs.append([KeyInput(link: g.key(v), selector: Definition.selector([source]))])
+                input = KeyInput(link: g.key(v), selector: Definition.selector([source]))
                 inputVertices.append(v)
             } else {
                 let resolved = try g.context.resolveBindSource(source, step: name)
                 let content = try g.context.checksum([resolved], step: name)
-                inputs.append([KeyInput(link: try g.contentRoot(content), selector: Definition.selector([source]))])
+                input = KeyInput(link: try g.contentRoot(content), selector: Definition.selector([source]))
             }
+            inputs.append([input])
+            facts[FactName.mountPrefix + m.target] = StepFacts.hidden("\(m)\u{0}\(input.link)")
         }
         let key = try CacheKey(base: try g.stepDigest(def), inputs: inputs)
-        return g.add(name: name, op: .exec(ExecOp(run: run)), inputs: inputVertices, key: key)
+        return g.add(name: name, op: .exec(ExecOp(run: run)), inputs: inputVertices, key: key, stage: stage, facts: facts)
+    }
+
+    /// The facts of a RUN's definition: its command, variables, place, user, network, secrets
+    /// and mounts other than binds (whose facts name what they read).
+    static func facts(_ run: RunStep, definition def: KeyDefinition) -> [String: String] {
+        var facts = [FactName.command: StepFacts.hidden((def.command + def.heredocs).joined(separator: "\u{0}")),
+                     FactName.workdir: def.cwd, FactName.user: def.user, FactName.network: def.network, FactName.platform: def.platform]
+        for (k, v) in run.env { facts[FactName.envPrefix + k] = StepFacts.hidden(v) }
+        for (k, v) in run.buildArgs { facts[FactName.argPrefix + k] = StepFacts.hidden(v) }
+        if let h = def.hostname { facts[FactName.hostname] = StepFacts.hidden(h) }
+        if let hosts = def.extraHosts { facts[FactName.extraHosts] = StepFacts.hidden(hosts.joined(separator: "\u{0}")) }
+        let secrets = run.parsedMounts.filter { $0.kind == .secret }.compactMap { $0.id ?? $0.source }.sorted()
+        if !secrets.isEmpty { facts[FactName.secrets] = secrets.joined(separator: ",") }
+        for m in run.parsedMounts where m.kind != .bind && m.kind != .secret {
+            facts[FactName.mountPrefix + m.target] = StepFacts.hidden("\(m)")
+        }
+        return facts
     }
 }

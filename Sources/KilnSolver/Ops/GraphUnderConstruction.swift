@@ -14,13 +14,30 @@ struct GraphUnderConstruction {
     var stageResults: [Int: Int] = [:]
     var imageVertices: [String: Int] = [:]
     var contentRoots: [Digest: CacheKey] = [:]
+    /// How many vertices each stage has had so far (their ordinals make their slots).
+    var stageOrdinals: [Int: Int] = [:]
 
     /// The key id of vertex `index`.
     func key(_ index: Int) -> Digest { vertices[index].key.id }
 
-    /// Adds a vertex; returns its index.
-    mutating func add(name: String, op: VertexOp, inputs: [Int], key: CacheKey, alternatives: [CacheKey] = []) -> Int {
-        vertices.append(Vertex(index: vertices.count, name: name, op: op, inputs: inputs, key: key, alternativeKeys: alternatives))
+    /// Adds a vertex with the facts its key is made of (see ``StepFacts``); `stage` gives its
+    /// slot (nil: a base image, slotted by reference). Returns its index.
+    mutating func add(name: String, op: VertexOp, inputs: [Int], key: CacheKey, alternatives: [CacheKey] = [],
+                      stage: PlannedStage?, facts: [String: String]) -> Int {
+        var values = facts
+        let slot: String
+        if let stage {
+            let ordinal = stageOrdinals[stage.index, default: 0]
+            stageOrdinals[stage.index] = ordinal + 1
+            slot = "\(stage.displayName)/\(ordinal)"
+            if let e = sourceDateEpoch { values[FactName.sourceDateEpoch] = String(e) }
+        } else {
+            slot = "image:" + (facts[FactName.image] ?? name)
+        }
+        var v = Vertex(index: vertices.count, name: name, op: op, inputs: inputs, key: key, alternativeKeys: alternatives,
+                       facts: StepFacts(key: key.id, parent: nil, slot: slot, op: op.kind, values: values))
+        if v.changesFirstInput, let first = inputs.first { v.facts.parent = vertices[first].key.id }
+        vertices.append(v)
         return vertices.count - 1
     }
 
@@ -44,7 +61,8 @@ struct GraphUnderConstruction {
         if let v = imageVertices[ref] { return v }
         guard let img = images[ref] else { throw GraphError(description: "\(name): base image \(ref) was not resolved") }
         let (key, alternative) = try ImageSourceOp.keys(img)
-        let v = add(name: name, op: .image(ImageSourceOp(image: img)), inputs: [], key: key, alternatives: [alternative])
+        let v = add(name: name, op: .image(ImageSourceOp(image: img)), inputs: [], key: key, alternatives: [alternative],
+                    stage: nil, facts: ImageSourceOp.facts(img))
         imageVertices[ref] = v
         return v
     }

@@ -14,6 +14,11 @@ public struct ImageSourceOp: Sendable {
         }
     }
 
+    /// Its facts: the reference, the manifest digest and the platform.
+    static func facts(_ img: ResolvedImage) -> [String: String] {
+        [FactName.image: img.reference, FactName.digest: img.manifestDigest.description, FactName.platform: img.platform.description]
+    }
+
     /// Its key (manifest digest + platform) and an alternative by rootfs ChainID, which still
     /// matches when the same image is pushed again under another manifest.
     static func keys(_ img: ResolvedImage) throws(GraphError) -> (CacheKey, CacheKey) {

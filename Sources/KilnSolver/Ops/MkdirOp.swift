@@ -20,6 +20,8 @@ public struct MkdirOp: Sendable {
                       into g: inout GraphUnderConstruction) throws(GraphError) -> Int {
         let inputs = state.map { [[KeyInput(link: g.key($0), selector: nil)]] } ?? []
         let key = try CacheKey(base: try g.stepDigest(KeyDefinition(path: path, user: user, platform: stage.platform.description)), inputs: inputs)
-        return g.add(name: name, op: .mkdir(MkdirOp(path: path, user: user)), inputs: state.map { [$0] } ?? [], key: key)
+        let facts = [FactName.workdir: path, FactName.user: user, FactName.platform: stage.platform.description]
+        return g.add(name: name, op: .mkdir(MkdirOp(path: path, user: user)), inputs: state.map { [$0] } ?? [], key: key,
+                     stage: stage, facts: facts)
     }
 }
