@@ -18,6 +18,9 @@ two_registries kiln-bench-explain
 work=$WORK
 scripts/make-debian-base.sh "$A/base/debian:bookworm"
 source bench/lib.sh
+# Milliseconds matter here: a warm build takes a tenth of a second.
+sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a - b }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
 
 ctx=$work/ctx
 mkdir -p "$ctx/src"

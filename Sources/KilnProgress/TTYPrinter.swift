@@ -4,8 +4,8 @@ import KilnSystem
 
 /// The live display for terminals (see ``TTYFrame``): redrawn in place on every tick and at
 /// most every 100 ms on events, sized to the terminal at each draw (so a resize takes effect
-/// at once); at the end the final frame stays, followed by the warnings and the failed steps'
-/// last lines.
+/// at once); at the end the final frame stays, followed by `--explain`'s cache misses, the
+/// warnings and the failed steps' last lines.
 public actor TTYPrinter: ProgressPrinter {
     private let output: FileHandle
     private var order: [Digest] = []
@@ -15,6 +15,8 @@ public actor TTYPrinter: ProgressPrinter {
     private var drawnLines = 0
     private var lastDraw = Date.distantPast
     private var warnings: [String] = []
+    /// `--explain`'s reasons, by step, to list under the final frame (which folds sub-tasks).
+    private var misses: [String] = []
     private let started = Date()
     private var ended = false
 
@@ -44,6 +46,7 @@ public actor TTYPrinter: ProgressPrinter {
             let now = Date()
             tasks[vertex, default: []].append(TaskStatus(vertex: vertex, id: "cache-miss", name: ProgressEvent.cacheMissText(reasons),
                                                          started: now, completed: now))
+            misses.append("\(states[vertex]?.name ?? vertex.description): " + reasons.joined(separator: "; "))
         }
         if !ended, Date().timeIntervalSince(lastDraw) >= 0.1 { draw(finished: false) }
     }
@@ -72,6 +75,10 @@ public actor TTYPrinter: ProgressPrinter {
         ended = true
         draw(finished: true)
         var tail = ""
+        if !misses.isEmpty {
+            tail += " \(misses.count) step\(misses.count == 1 ? "" : "s") missed the cache:\n"
+            for m in misses { tail += "CACHE MISS: \(m)\n" }
+        }
         if !warnings.isEmpty {
             tail += " \(warnings.count) warning\(warnings.count == 1 ? "" : "s") found:\n"
             for w in warnings { tail += "WARNING: \(w)\n" }

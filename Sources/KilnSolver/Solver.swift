@@ -166,13 +166,16 @@ public actor Solver {
             }
             let started = Date()
             await report(.vertex(VertexStatus(digest: v.key.id, name: v.name, started: started)))
-            if useCache { await explain(v) }
+            // The explanation is looked up while the step runs, and said before it ends.
+            let explaining = useCache && explainer != nil ? Task { await self.explain(v) } : nil
             let result: StepResult
             do {
                 result = try await limiter.withPermit { [graph, executor, printer] in
                     try await executor.execute(v, in: graph, inputs: inputs) { e in await printer.handle(e) }
                 }
+                await explaining?.value
             } catch {
+                await explaining?.value
                 if error is CancellationError || Task.isCancelled {
                     await report(.vertex(VertexStatus(digest: v.key.id, name: v.name, started: started, completed: Date(), canceled: true)))
                     throw CancellationError()
@@ -190,13 +193,13 @@ public actor Solver {
             case .layer(let layer):
                 var chain = v.changesFirstInput ? inputs[0] : []
                 if let layer { chain.append(layer) }
-                try await store.storeResult(key: v.key.id, recordDigest: v.key.recordDigest, description: v.name, layers: chain)
+                try await store.storeResult(key: v.key.id, recordDigest: v.key.recordDigest, description: v.name, layers: chain,
+                                            facts: MissExplainer.row(v.facts))
                 if let contentKey {
                     try await store.storeResult(key: contentKey.id, recordDigest: contentKey.recordDigest, description: v.name, layers: chain)
                     effectiveKeys[index] = contentKey.id
                 }
                 outcomes[v.name] = .executed
-                await keepFacts(v, replacing: true)
                 await report(.vertex(VertexStatus(digest: v.key.id, name: v.name, started: started, completed: Date())))
                 chains[index] = chain
                 return chain
@@ -227,7 +230,7 @@ public actor Solver {
     /// its facts kept, reported cached with everything upstream.
     private func cached(_ v: Vertex, _ chain: [CachedLayer]) async throws -> [CachedLayer] {
         try await store.hold(chain.map(\.digest))
-        await keepFacts(v, replacing: false)
+        await keepFacts(v)
         await reportCached(v.index)
         chains[v.index] = chain
         return chain
@@ -242,11 +245,12 @@ public actor Solver {
         await report(.cacheMiss(vertex: v.key.id, reasons: reasons))
     }
 
-    /// Keeps the facts of `v`'s key beside its result, for a later build's `--explain`. A
-    /// failure to store them costs only that explanation.
-    private func keepFacts(_ v: Vertex, replacing: Bool) async {
+    /// Keeps the facts of a cached `v`'s key beside its result (a result imported, or stored
+    /// before facts were), for a later build's `--explain`. A failure to store them costs only
+    /// that explanation.
+    private func keepFacts(_ v: Vertex) async {
         guard let row = MissExplainer.row(v.facts) else { return }
-        try? await store.storeFacts(row, replacing: replacing)
+        try? await store.storeFactsIfMissing(row)
     }
 
     /// Reports `v` failed and returns the error naming it.

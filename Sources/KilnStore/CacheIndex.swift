@@ -78,8 +78,10 @@ extension ContentStore {
         return layers
     }
 
-    /// Stores a step's result under its key.
-    public func storeResult(key: Digest, recordDigest: Digest, description: String, layers: [CachedLayer]) async throws(StoreError) {
+    /// Stores a step's result under its key, and with it (in the same transaction) the facts
+    /// its key was made of.
+    public func storeResult(key: Digest, recordDigest: Digest, description: String, layers: [CachedLayer],
+                            facts: StoredFacts? = nil) async throws(StoreError) {
         let json: String
         do { json = String(decoding: try JSONEncoder().encode(layers), as: UTF8.self) } catch { throw StoreError.database("\(error)") }
         let now = Self.now()
@@ -88,6 +90,7 @@ extension ContentStore {
                 INSERT OR REPLACE INTO cache_result (key_id, record_digest, description, layers, created_at, last_used_at)
                 VALUES (?, ?, ?, ?, ?, ?)
                 """, arguments: [key.description, recordDigest.description, description, json, now, now])
+            if let facts { try Self.insert(facts, replacing: true, now: now, into: db) }
         }
     }
 

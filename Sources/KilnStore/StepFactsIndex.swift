@@ -39,16 +39,23 @@ extension ContentStore {
         }
     }
 
-    /// Stores the facts of a step whose result is cached; with `replacing` false a row already
-    /// there is kept.
-    public func storeFacts(_ facts: StoredFacts, replacing: Bool = true) async throws(StoreError) {
-        let now = Self.now()
-        try await writing { db in
-            try db.execute(sql: """
-                INSERT OR \(replacing ? "REPLACE" : "IGNORE") INTO step_facts (key_id, parent, slot, facts, created_at)
-                VALUES (?, ?, ?, ?, ?)
-                """, arguments: [facts.key.description, facts.parent?.description, facts.slot, facts.json, now])
+    /// Stores the facts of a step whose result is cached, unless some are stored for its key
+    /// (looked up first: a warm build then writes nothing).
+    public func storeFactsIfMissing(_ facts: StoredFacts) async throws(StoreError) {
+        let key = facts.key.description
+        let stored = try await reading { db in
+            try Bool.fetchOne(db, sql: "SELECT 1 FROM step_facts WHERE key_id = ?", arguments: [key]) ?? false
         }
+        guard !stored else { return }
+        let now = Self.now()
+        try await writing { db in try Self.insert(facts, replacing: false, now: now, into: db) }
+    }
+
+    static func insert(_ facts: StoredFacts, replacing: Bool, now: Int64, into db: Database) throws {
+        try db.execute(sql: """
+            INSERT OR \(replacing ? "REPLACE" : "IGNORE") INTO step_facts (key_id, parent, slot, facts, created_at)
+            VALUES (?, ?, ?, ?, ?)
+            """, arguments: [facts.key.description, facts.parent?.description, facts.slot, facts.json, now])
     }
 
     /// The stored facts of steps that started from `parent` or stood in `slot`, newest first.

@@ -140,4 +140,24 @@ import Testing
         #expect(tty.contains("CACHED"))
         #expect(tty.contains("WARNING: cache ref reg/x:y not found"))
     }
+
+    @Test func aCacheMissIsSaidOnItsStepInEveryMode() async throws {
+        let name = "[stage-0 2/3] COPY app.txt /"
+        let events: [ProgressEvent] = [
+            .vertex(VertexStatus(digest: Self.d1, name: name, started: Self.t0)),
+            .cacheMiss(vertex: Self.d1, reasons: ["context file app.txt: content changed", "build arg V changed"]),
+            .vertex(VertexStatus(digest: Self.d1, name: name, started: Self.t0, completed: Self.t0.addingTimeInterval(0.2))),
+        ]
+        let plain = try await Self.capture(.plain, events).split(separator: "\n").map(String.init)
+        #expect(plain == ["#1 \(name)", "#1 cache miss: context file app.txt: content changed; build arg V changed", "#1 DONE 0.2s"])
+        let tty = try await Self.capture(.tty, events)
+        #expect(tty.contains("CACHE MISS: \(name): context file app.txt: content changed; build arg V changed\n"), "the final frame folds it: listed after")
+        let raw = try await Self.capture(.rawjson, events).split(separator: "\n")
+        let status = try #require(raw.compactMap { line in
+            ((try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any])?["statuses"] as? [[String: Any]]
+        }.first?.first)
+        #expect(status["id"] as? String == "cache-miss" && status["vertex"] as? String == Self.d1.description)
+        #expect(status["name"] as? String == "cache miss: context file app.txt: content changed; build arg V changed")
+        #expect(try await Self.capture(.quiet, events).isEmpty)
+    }
 }
