@@ -17,7 +17,8 @@ struct BuildOutputs: Sendable {
     let filesystems: any ChainFilesystems
     let plan: BuildPlan
     let images: [String: ResolvedImage]
-    let graph: BuildGraph
+    /// The graph; after the solve, with the content keys it found.
+    var graph: BuildGraph
     let request: BuildRequest
     let printer: any ProgressPrinter
 

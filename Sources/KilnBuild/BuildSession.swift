@@ -90,14 +90,16 @@ public struct BuildSession: Sendable {
         if !cacheMounts.isEmpty { worker.cacheMountSeeds = CacheMountSeeds(layers: cacheMounts, fetcher: fetcher) }
         let explainer = request.explain ? MissExplainer(store: store, imported: importedFacts) : nil
         let solver = Solver(graph: graph, store: store, executor: worker, printer: warnings, noCache: request.noCache, explainer: explainer)
-        let outputs = BuildOutputs(context: ExportContext(client: client, fetcher: fetcher), filesystems: snapshots, plan: prepared.plan,
+        var outputs = BuildOutputs(context: ExportContext(client: client, fetcher: fetcher), filesystems: snapshots, plan: prepared.plan,
                                    images: prepared.images, graph: graph, request: request, printer: warnings)
         var chain: [CachedLayer]
         do {
             chain = try await solver.solve()
+            outputs.graph = try await graph.withRootLinks(from: store)
         } catch {
             // The steps that completed are still worth sharing: the next build after a fix
             // starts from them. An interrupted build exports nothing.
+            if let linked = try? await graph.withRootLinks(from: store) { outputs.graph = linked }
             if !(error is CancellationError), !Task.isCancelled { await outputs.exportCacheOfFailedBuild() }
             throw error
         }
@@ -112,6 +114,7 @@ public struct BuildSession: Sendable {
             case .unavailable(let missing):
                 // A lazily cached layer no source serves: the steps that made it run again.
                 chain = try await solver.recover(missing: missing)
+                outputs.graph = try await graph.withRootLinks(from: store)
             }
         }
     }

@@ -37,71 +37,23 @@ public struct RegistryCacheExporter: Sendable {
         // last step of its own lineage that completed.
         let targetChain: [CachedLayer]
         if let stored = try await store.cachedResult(target.key.id) { targetChain = stored } else { targetChain = try await lineageChain(graph, from: target) }
-        var records: [CacheConfig.Record] = []
-        var recordOf: [Digest: [Int]] = [:]
-        var layers: [CacheConfig.Layer] = []
-        var layerIndex: [String: Int] = [:]
-        var exported: [CachedLayer] = []
-        var converted: [Digest: CachedLayer] = [:]
-
-        func root(_ id: Digest, digest: Digest) -> Int {
-            if let r = recordOf[id]?.first { return r }
-            records.append(CacheConfig.Record(layers: nil, chains: nil, digest: digest, inputs: nil))
-            recordOf[id] = [records.count - 1]
-            return records.count - 1
-        }
-        func addChain(_ chain: [CachedLayer]) async throws -> Int {
-            var parent = -1
-            for l in chain {
-                let layer: CachedLayer
-                if let c = converted[l.digest] { layer = c } else {
-                    layer = try await convert(l)
-                    converted[l.digest] = layer
-                }
-                let key = "\(layer.digest) \(parent)"
-                if let i = layerIndex[key] { parent = i; continue }
-                layers.append(CacheConfig.Layer(blob: layer.digest, parent: parent))
-                layerIndex[key] = layers.count - 1
-                if !exported.contains(where: { $0.digest == layer.digest }) { exported.append(layer) }
-                parent = layers.count - 1
-            }
-            return parent
-        }
-
+        var builder = CacheConfigBuilder(graph: graph)
         for v in graph.vertices where needed.contains(v.index) {
             switch v.op {
             case .image:
-                let a = root(v.key.id, digest: v.key.recordDigest)
-                var all = [a]
-                for alt in v.alternativeKeys { all.append(root(alt.id, digest: alt.recordDigest)) }
-                recordOf[v.key.id] = all
+                builder.addImage(v)
             default:
-                var inputs: [[CacheConfig.Input]] = []
-                for alternatives in v.key.inputs {
-                    var list: [CacheConfig.Input] = []
-                    for ki in alternatives {
-                        let links = recordOf[ki.link] ?? [root(ki.link, digest: graph.contentRoots[ki.link]?.recordDigest ?? ki.link)]
-                        for l in links { list.append(CacheConfig.Input(selector: ki.selector?.description, link: l)) }
-                    }
-                    inputs.append(list)
-                }
-                var result: [CacheConfig.Result]?
                 // min mode carries the final chain; steps whose results are prefixes of it come
                 // along for free (same layers), so an importer knows every step of the image.
                 let chain = try await store.cachedResult(v.key.id)
                 let isPrefix = chain.map { !$0.isEmpty && $0.count <= targetChain.count && Array(targetChain.prefix($0.count)).map(\.digest) == $0.map(\.digest) } ?? false
                 let exportResult = mode == .max || v.index == target.index || isPrefix
-                if exportResult, let chain, !chain.isEmpty {
-                    let top = try await addChain(chain)
-                    result = [CacheConfig.Result(layer: top, createdAt: Timestamp.rfc3339(chain.last?.createdAt ?? 0))]
-                }
-                records.append(CacheConfig.Record(layers: result, chains: nil, digest: v.key.recordDigest, inputs: inputs.isEmpty ? nil : inputs))
-                recordOf[v.key.id] = [records.count - 1]
+                try await builder.addStep(v, result: exportResult ? chain : nil, convert: convert)
             }
         }
         // The facts of every exported step's key, for a later build's --explain.
         let steps = graph.vertices.filter { needed.contains($0.index) }.map(\.facts).sorted { $0.key.description < $1.key.description }
-        return (CacheConfig(layers: layers, records: records, steps: steps), exported)
+        return (CacheConfig(layers: builder.layers, records: builder.records, steps: steps), builder.exported)
     }
 
     /// The vertices `target` needs: itself and everything upstream.
@@ -239,9 +191,23 @@ public struct RegistryCacheExporter: Sendable {
         return (config, layers, configData)
     }
 
-    /// Exports to `ref`; returns the descriptor of the pushed manifest or index.
-    public func export(graph: BuildGraph, to ref: Reference, options: CacheExportOptions) async throws -> Descriptor {
+    /// Whether a build made nothing a cache could hold: its target is empty scratch, or a base
+    /// image as it is (`FROM` with metadata only). BuildKit skips the export then, and so does
+    /// Kiln.
+    public static func isEmpty(_ graph: BuildGraph) -> Bool {
+        guard let target = graph.target else { return true }
+        if case .image = target.op { return true }
+        return false
+    }
+
+    /// Exports to `ref`; returns the descriptor of the pushed manifest or index, nil when the
+    /// build made nothing to export (``isEmpty(_:)``).
+    public func export(graph: BuildGraph, to ref: Reference, options: CacheExportOptions) async throws -> Descriptor? {
         let progress = context.progress
+        guard !Self.isEmpty(graph) else {
+            await progress.done("skipping cache export for empty result")
+            return nil
+        }
         let p = try await progress.task("preparing build cache for export") { try await prepare(graph: graph, options: options) }
         // An unchanged build makes byte-identical documents: when the ref already names them,
         // every blob is there too and nothing needs checking or pushing.
@@ -265,7 +231,11 @@ public struct RegistryCacheExporter: Sendable {
 
     /// Exports to an OCI image layout directory (`index.json`, `oci-layout`, `blobs/sha256/`);
     /// blobs already there are kept.
-    public func exportLocal(graph: BuildGraph, to dest: String, options: CacheExportOptions) async throws -> Descriptor {
+    public func exportLocal(graph: BuildGraph, to dest: String, options: CacheExportOptions) async throws -> Descriptor? {
+        guard !Self.isEmpty(graph) else {
+            await context.progress.done("skipping cache export for empty result")
+            return nil
+        }
         let p = try await context.progress.task("preparing build cache for export") { try await prepare(graph: graph, options: options) }
         let sink = try DirectoryLayoutSink(root: dest)
         var blobs: [OCILayout.Blob] = [.data(p.config), .data(p.manifest)]

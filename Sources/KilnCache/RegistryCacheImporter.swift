@@ -209,6 +209,7 @@ public struct RegistryCacheImporter: Sendable {
                 try await store.addSources(b.chain.map(\.digest), repository: name)
             }
             try await store.storeResult(key: v.key.id, recordDigest: v.key.recordDigest, description: v.name, layers: b.chain)
+            try await store.storeRootLinks(b.rootLinks, for: v.key.id)
             seeded.append(v.name)
         }
         return seeded
@@ -230,11 +231,33 @@ public struct RegistryCacheImporter: Sendable {
     /// How many steps of `graph` `cache` holds a result for.
     public static func matchedSteps(_ cache: ImportedCache, graph: BuildGraph) -> Int { matches(cache, graph: graph).count }
 
+    /// The names of the steps of `graph` `cache` holds no result for.
+    public static func unmatchedSteps(_ cache: ImportedCache, graph: BuildGraph) -> [String] {
+        let hits = matches(cache, graph: graph)
+        return graph.vertices.filter { v in
+            if case .image = v.op { return false }
+            return hits[v.index] == nil
+        }.map(\.name)
+    }
+
     /// A result a cache offers for one step.
     struct Candidate {
         var chain: [CachedLayer]
         var time: Int64
         var source: String?
+        /// The record's links to roots (content keys among them), kept for later exports.
+        var rootLinks: [RootLink] = []
+    }
+
+    /// The links of record `r` to records without inputs (roots), by input index.
+    static func rootLinks(_ records: [CacheConfig.Record], _ r: Int) -> [RootLink] {
+        var out: [RootLink] = []
+        for (i, alternatives) in (records[r].inputs ?? []).enumerated() {
+            for a in alternatives where (records[a.link].inputs ?? []).isEmpty {
+                out.append(RootLink(input: i, record: records[a.link].digest))
+            }
+        }
+        return out
     }
 
     /// The newest result `cache` holds for each vertex of `graph` whose key it matches.
@@ -284,7 +307,7 @@ public struct RegistryCacheImporter: Sendable {
                     guard !chain.isEmpty else { continue }
                     let t = parseTime(res.createdAt)
                     if let b = out[v.index], t <= b.time { continue }
-                    out[v.index] = Candidate(chain: chain, time: t, source: cache.reference?.name)
+                    out[v.index] = Candidate(chain: chain, time: t, source: cache.reference?.name, rootLinks: rootLinks(records, r))
                 }
             }
         }

@@ -34,14 +34,17 @@ public struct BuildContext: Sendable {
     /// What a copy of these sources leaves out: ignored files and `exclude` patterns.
     public func filter(exclude: [String]) -> CopyFilter { CopyFilter(ignore: ignore, exclude: exclude) }
 
-    /// The checksum of the files at `paths` (resolved, context-relative) as a copy with
-    /// `exclude` reads them: content, kind, mode, owner, link targets, xattrs — never mtimes.
-    /// `observe` hears every path the checksum covers.
-    public func checksum(_ paths: [String], exclude: [String] = [], step: String,
-                         observe: ((ContentChecksum.Entry) -> Void)? = nil) throws(GraphError) -> Digest {
+    /// BuildKit's content key digest for the context files at `paths` (resolved,
+    /// context-relative; `""` for the whole context): each path's ``BuildKitContentHash``
+    /// checksum, in the order given, with ignored files absent.
+    public func buildKitChecksum(_ paths: [String], exclude: [String] = [], step: String,
+                                 observe: ((BuildKitContentHash.Entry) -> Void)? = nil) throws(GraphError) -> Digest {
         let filter = self.filter(exclude: exclude)
         do {
-            return try ContentChecksum.digest(root: directory, paths: paths, excluded: { filter.excludes($0, under: $1) }, observe: observe)
+            let sums = try paths.map { p in
+                try BuildKitContentHash.checksum(root: directory, relative: p, excluded: { filter.excludes($0, under: p) }, observe: observe)
+            }
+            return BuildKitCacheMap.contentDigest(sums)
         } catch {
             throw GraphError(description: "\(step): cannot read context: \(ErrorText.describe(error))")
         }

@@ -2,6 +2,7 @@ import Foundation
 import KilnArchive
 import KilnDockerfile
 import KilnOCI
+import KilnStore
 import KilnSystem
 
 /// A base image as resolved from its registry.
@@ -101,8 +102,20 @@ public struct BuildGraph: Sendable {
     /// Files downloaded for `ADD <url>` steps, by URL (their bytes are in the content store).
     public var remoteFiles: [String: RemoteFile] = [:]
 
+    /// The content roots each vertex's key inputs also link to, by vertex (see ``RootLink``):
+    /// a cache export writes them as alternatives beside the definition key's.
+    public var rootLinks: [Int: [RootLink]] = [:]
+
     /// The target stage's final vertex.
     public var target: Vertex? { stageResults[plan.target.index].map { vertices[$0] } }
+
+    /// The graph with the root links the store holds for its vertices' keys.
+    public func withRootLinks(from store: ContentStore) async throws -> BuildGraph {
+        var g = self
+        let links = try await store.rootLinks(for: vertices.map(\.key.id))
+        for v in vertices { if let l = links[v.key.id] { g.rootLinks[v.index] = l } }
+        return g
+    }
 }
 
 /// A file downloaded for `ADD <url>`: its bytes are the content-store blob `digest`.

@@ -62,12 +62,4 @@ enum Definition {
             throw GraphError(description: "cannot encode a cache key definition (\(T.self)): \(error)")
         }
     }
-
-    /// Selector for a set of paths: sha256 of their NUL-joined list.
-    static func selector(_ paths: [String]) -> Digest {
-        Digest.of(Data(paths.joined(separator: "\u{0}").utf8))
-    }
-
-    /// The whole-root selector every exec input uses (`sha256("/")`, as BuildKit's).
-    static let rootSelector = Digest.of(Data("/".utf8))
 }

@@ -24,12 +24,27 @@ public protocol VertexExecutor: Sendable {
     /// content of the files it reads, once `inputs` are solved; nil when it reads no stage. A
     /// step whose upstream changed but whose files did not is then still a hit (BuildKit's
     /// content-based cache keys).
-    func contentKey(_ vertex: Vertex, key: CacheKey, inputs: [[CachedLayer]]) async throws -> CacheKey?
+    func contentKey(_ vertex: Vertex, key: CacheKey, inputs: [[CachedLayer]]) async throws -> ContentKey?
+}
+
+/// A key by content (see ``VertexExecutor/contentKey(_:key:inputs:)``) and the content roots
+/// (`<digest>@-1`) its inputs link to.
+public struct ContentKey: Sendable {
+    /// The key.
+    public var key: CacheKey
+    /// The roots it links to, which a cache export writes as records of their own.
+    public var roots: [CacheKey]
+
+    /// A content key.
+    public init(key: CacheKey, roots: [CacheKey]) {
+        self.key = key
+        self.roots = roots
+    }
 }
 
 extension VertexExecutor {
     /// No content keys: steps are keyed by their definitions alone.
-    public func contentKey(_ vertex: Vertex, key: CacheKey, inputs: [[CachedLayer]]) async throws -> CacheKey? { nil }
+    public func contentKey(_ vertex: Vertex, key: CacheKey, inputs: [[CachedLayer]]) async throws -> ContentKey? { nil }
 }
 
 /// A step that failed, with its name.
@@ -67,6 +82,8 @@ public actor Solver {
     private var chains: [Int: [CachedLayer]] = [:]
     /// Vertices found (or stored) by a content key: the key their dependents link to instead.
     private var effectiveKeys: [Int: Digest] = [:]
+    /// The content keys computed for vertices that read other stages' files, by vertex.
+    private var contentKeys: [Int: ContentKey] = [:]
     /// Unfetchable blobs whose results are being or were forgotten in the store.
     private var invalidations: [Digest: Task<[Digest], any Error>] = [:]
     /// Unfetchable blobs outputs have recovered from.
@@ -161,6 +178,7 @@ public actor Solver {
             let contentKey = useCache ? await self.contentKey(v, inputs: inputs) : nil
             if let contentKey, let hit = try await store.cachedResult(contentKey.id) {
                 try await store.storeResult(key: v.key.id, recordDigest: v.key.recordDigest, description: v.name, layers: hit)
+                try await keepRootLinks(v)
                 effectiveKeys[index] = contentKey.id
                 return try await cached(v, hit)
             }
@@ -195,10 +213,7 @@ public actor Solver {
                 if let layer { chain.append(layer) }
                 try await store.storeResult(key: v.key.id, recordDigest: v.key.recordDigest, description: v.name, layers: chain,
                                             facts: MissExplainer.row(v.facts))
-                if let contentKey {
-                    try await store.storeResult(key: contentKey.id, recordDigest: contentKey.recordDigest, description: v.name, layers: chain)
-                    effectiveKeys[index] = contentKey.id
-                }
+                if let contentKey { try await storeByContent(v, key: contentKey, chain: chain) }
                 outcomes[v.name] = .executed
                 await report(.vertex(VertexStatus(digest: v.key.id, name: v.name, started: started, completed: Date())))
                 chains[index] = chain
@@ -223,7 +238,28 @@ public actor Solver {
         }
         guard let derived = changed ? try? CacheKey(base: v.key.base, output: v.key.output, inputs: links) : v.key else { return nil }
         let content = (try? await executor.contentKey(v, key: derived, inputs: inputs)) ?? nil
-        return content ?? (changed ? derived : nil)
+        if let content { contentKeys[v.index] = content }
+        return content?.key ?? (changed ? derived : nil)
+    }
+
+    /// Stores `v`'s result under its content key too, and the roots that key links to.
+    private func storeByContent(_ v: Vertex, key: CacheKey, chain: [CachedLayer]) async throws {
+        try await keepRootLinks(v)
+        try await store.storeResult(key: key.id, recordDigest: key.recordDigest, description: v.name, layers: chain)
+        effectiveKeys[v.index] = key.id
+    }
+
+    /// Records, for `v`'s key, the content roots its content key links to (BuildKit's
+    /// content-based alternatives), so every later export of it writes them.
+    private func keepRootLinks(_ v: Vertex) async throws {
+        guard let content = contentKeys[v.index] else { return }
+        var links: [RootLink] = []
+        for root in content.roots {
+            for (i, alternatives) in content.key.inputs.enumerated() where alternatives.contains(where: { $0.link == root.id }) {
+                links.append(RootLink(input: i, record: root.recordDigest))
+            }
+        }
+        try await store.storeRootLinks(links, for: v.key.id)
     }
 
     /// `v` satisfied by the cached `chain`: held against a concurrent prune for this build,

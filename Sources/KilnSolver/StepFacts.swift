@@ -82,7 +82,7 @@ extension StepFacts {
     public static let fileFactLimit = 256
 
     /// Facts for the context files a checksum covered, keyed `prefix` + path.
-    static func files(_ entries: [ContentChecksum.Entry], prefix: String = FactName.filePrefix,
+    static func files(_ entries: [BuildKitContentHash.Entry], prefix: String = FactName.filePrefix,
                       limit: Int = fileFactLimit) -> [String: String] {
         var exact: [String: String] = [:]
         for e in entries { exact[prefix + (e.path.isEmpty ? "." : e.path)] = fileValue(e) }
@@ -97,7 +97,7 @@ extension StepFacts {
     }
 
     /// `DIGEST MODE UID:GID SIZE` for a file, `dir MODE UID:GID` for a directory.
-    static func fileValue(_ e: ContentChecksum.Entry) -> String {
+    static func fileValue(_ e: BuildKitContentHash.Entry) -> String {
         let owner = "\(String(e.mode, radix: 8)) \(e.uid):\(e.gid)"
         guard let d = e.digest else { return "dir \(owner)" }
         return "\(d.encoded.prefix(16)) \(owner) \(e.size)"

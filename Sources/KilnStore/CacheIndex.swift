@@ -62,6 +62,15 @@ extension ContentStore {
         }
     }
 
+    /// Kiln's keys became BuildKit's: results stored under the earlier scheme can never be
+    /// looked up again (their key ids differ), so they are dropped rather than left to linger;
+    /// their blobs are then garbage for `kiln prune`.
+    static func registerBuildKitKeysMigration(_ m: inout DatabaseMigrator) {
+        m.registerMigration("v6-buildkit-keys") { db in
+            try db.execute(sql: "DELETE FROM cache_result; DELETE FROM step_facts;")
+        }
+    }
+
     /// The cached layer chain for a key, marking it used; `nil` on a miss or when a blob the
     /// chain needs is neither stored nor fetchable from a known source.
     public func cachedResult(_ key: Digest) async throws(StoreError) -> [CachedLayer]? {
@@ -107,12 +116,13 @@ extension ContentStore {
         }
     }
 
-    /// Forgets cached results (and the facts of their keys).
+    /// Forgets cached results (and the facts and root links of their keys).
     public func removeResults(_ keys: [Digest]) async throws(StoreError) {
         try await writing { db in
             for k in keys {
                 try db.execute(sql: "DELETE FROM cache_result WHERE key_id = ?", arguments: [k.description])
                 try db.execute(sql: "DELETE FROM step_facts WHERE key_id = ?", arguments: [k.description])
+                try db.execute(sql: "DELETE FROM root_link WHERE key_id = ?", arguments: [k.description])
             }
         }
     }

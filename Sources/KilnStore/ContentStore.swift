@@ -103,6 +103,8 @@ public final class ContentStore: Sendable {
         registerDownloadMigration(&m)
         registerUnpackedMigration(&m)
         registerFactsMigration(&m)
+        registerBuildKitKeysMigration(&m)
+        registerRootLinkMigration(&m)
         return m
     }
 

@@ -7,42 +7,55 @@ import KilnSystem
 
 extension Worker {
     /// The key of a step that reads files from other stages, with each such stage's key replaced
-    /// by the content of exactly the files read (``ContentChecksum``): for `RUN --mount=from=`
-    /// the mounted path, for `COPY --from=<stage>` the resolved sources.
-    public func contentKey(_ vertex: Vertex, key: CacheKey, inputs: [[CachedLayer]]) async throws -> CacheKey? {
+    /// by BuildKit's content key over exactly the files read (``BuildKitContentHash``, no
+    /// selector): for `RUN --mount=from=` the mounted paths, for `COPY --from=` the sources.
+    public func contentKey(_ vertex: Vertex, key: CacheKey, inputs: [[CachedLayer]]) async throws -> ContentKey? {
         var keyInputs = key.inputs
+        var roots: [CacheKey] = []
         var changed = false
         switch vertex.op {
         case .exec(let op):
-            // Key inputs: the stage's filesystem, then one per bind mount; vertex inputs: the
-            // filesystem, then one per bind mount from a stage.
-            var fromIndex = 1
-            for (i, m) in op.run.parsedMounts.filter({ $0.kind == .bind }).enumerated() where m.from != nil {
-                guard fromIndex < inputs.count, 1 + i < keyInputs.count else { return nil }
+            // Key inputs: the filesystem, then one per mounted source (stages first used in
+            // target order); vertex inputs: the filesystem, then the stages, in that order.
+            let exec = BuildKitExec(run: op.run, onBase: vertex.changesFirstInput)
+            var fromIndex = vertex.changesFirstInput ? 1 : 0
+            for (i, input) in exec.inputs.enumerated() {
+                guard case .stage = input.source else { continue }
+                let keyIndex = i + (vertex.changesFirstInput ? 1 : 0)
+                guard fromIndex < inputs.count, keyIndex < keyInputs.count else { return nil }
                 let root = try await snapshots.directory(for: inputs[fromIndex], report: nil)
-                let source = try RootedDirectory(root).resolveRelative(DockerIgnore.clean(m.source ?? ""))
-                keyInputs[1 + i] = try Self.contentInput(root: root, paths: [source], replacing: keyInputs[1 + i])
+                let paths = try BuildKitCacheMap.dedupePaths(input.selectors).map { try RootedDirectory(root).resolveRelative(String($0.dropFirst())) }
+                let content = try Self.contentRoot(root: root, paths: paths)
+                keyInputs[keyIndex] = [KeyInput(link: content.id, selector: nil)]
+                roots.append(content)
                 fromIndex += 1
                 changed = true
             }
         case .copy(let op):
             guard case .stage = op.copy.from else { return nil }
             let position = op.onBase ? 1 : 0
-            guard position < inputs.count, position < keyInputs.count else { return nil }
+            let keyPosition = position + op.copy.heredocs.count
+            guard position < inputs.count, keyPosition < keyInputs.count else { return nil }
             let root = try await snapshots.directory(for: inputs[position], report: nil)
-            let sources = try Self.stageSources(op.copy, written: op.sources, root: root, step: vertex.name)
-            keyInputs[position] = try Self.contentInput(root: root, paths: sources.map(\.path), replacing: keyInputs[position])
+            var sums: [(String, Digest)] = []
+            for written in op.sources {
+                let resolved = try Self.stageSources(op.copy, written: [written], root: root, step: vertex.name)
+                for s in resolved { sums.append((FSPath.join("/", written.path), try BuildKitContentHash.checksum(root: root, relative: s.path))) }
+            }
+            sums.sort { $0.0 < $1.0 }
+            let content = try CacheKey.contentRoot(BuildKitCacheMap.contentDigest(sums.map(\.1)))
+            keyInputs[keyPosition] = [KeyInput(link: content.id, selector: nil)]
+            roots.append(content)
             changed = true
         case .image, .mkdir:
             return nil
         }
-        return changed ? try CacheKey(base: key.base, output: key.output, inputs: keyInputs) : nil
+        return changed ? ContentKey(key: try CacheKey(base: key.base, output: key.output, inputs: keyInputs), roots: roots) : nil
     }
 
-    /// An input satisfied by the content of `paths` under `root`, with the selector it had.
-    private static func contentInput(root: String, paths: [String], replacing old: [KeyInput]) throws -> [KeyInput] {
-        let content = try ContentChecksum.digest(root: root, paths: paths)
-        let link = try CacheKey.contentRoot(Digest.of(Array("stage-content\u{0}\(content)".utf8))).id
-        return [KeyInput(link: link, selector: old.first?.selector)]
+    /// The content root (`<digest>@-1`) of `paths` under `root`, as BuildKit's content hash
+    /// function makes it.
+    private static func contentRoot(root: String, paths: [String]) throws -> CacheKey {
+        try CacheKey.contentRoot(BuildKitCacheMap.contentDigest(try paths.map { try BuildKitContentHash.checksum(root: root, relative: $0) }))
     }
 }

@@ -47,14 +47,14 @@ import Testing
     }
 
     @Test func aLargeContextIsDescribedDirectoryByDirectory() {
-        var entries: [ContentChecksum.Entry] = []
+        var entries: [BuildKitContentHash.Entry] = []
         for d in 0..<4 {
             for f in 0..<100 {
-                entries.append(ContentChecksum.Entry(path: "d\(d)/sub/f\(f)", isDirectory: false, mode: 0o644, uid: 0, gid: 0, size: 1,
+                entries.append(BuildKitContentHash.Entry(path: "d\(d)/sub/f\(f)", isDirectory: false, mode: 0o644, uid: 0, gid: 0, size: 1,
                                                      digest: Digest.of(Data("\(d)/\(f)".utf8))))
             }
         }
-        entries.append(ContentChecksum.Entry(path: "top.txt", isDirectory: false, mode: 0o644, uid: 0, gid: 0, size: 1, digest: Digest.of(Data("t".utf8))))
+        entries.append(BuildKitContentHash.Entry(path: "top.txt", isDirectory: false, mode: 0o644, uid: 0, gid: 0, size: 1, digest: Digest.of(Data("t".utf8))))
         let facts = StepFacts.files(entries)
         #expect(facts.count <= StepFacts.fileFactLimit)
         #expect(Set(facts.keys) == ["file:top.txt", "file:d0/sub/", "file:d1/sub/", "file:d2/sub/", "file:d3/sub/"])

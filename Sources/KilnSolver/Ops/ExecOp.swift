@@ -72,31 +72,37 @@ public struct ExecOp: Sendable {
                              hostname: run.hostname, extraHosts: run.extraHosts.isEmpty ? nil : run.extraHosts.map { "\($0.0)=\($0.1)" })
     }
 
-    /// Adds the vertex for `run` on top of `state`: its key links the stage's filesystem and,
-    /// for every bind mount, what the mount reads (a stage's result, or the context's files).
+    /// Adds the vertex for `run` on top of `state`, keyed as BuildKit keys its exec op: the
+    /// op's cache map (``BuildKitExec``), the stage's filesystem with selector `/`, and for
+    /// the bind mounts' sources one input each — the context by the content of the paths
+    /// mounted (BuildKit exports nothing else for it), a stage by its key with the paths as
+    /// selector (a content alternative is added once the stage is solved).
     static func lower(_ run: RunStep, name: String, stage: PlannedStage, state: Int?,
                       into g: inout GraphUnderConstruction) throws(GraphError) -> Int {
         var def = ExecOp(run: run).definition
         def.platform = stage.platform.description
-        var inputs = state.map { [[KeyInput(link: g.key($0), selector: Definition.rootSelector)]] } ?? []
+        let exec = BuildKitExec(run: run, onBase: state != nil)
+        var inputs = state.map { [[KeyInput(link: g.key($0), selector: BuildKitCacheMap.execSelector(["/"]))]] } ?? []
         var inputVertices = state.map { [$0] } ?? []
         var facts = self.facts(run, definition: def)
-        for m in run.parsedMounts where m.kind == .bind {
-            let source = DockerIgnore.clean(m.source ?? "")
-            let input: KeyInput
-            if let from = m.from {
+        for input in exec.inputs {
+            let key: KeyInput
+            switch input.source {
+            case .stage(let from):
                 guard let v = try g.stageResult(from, step: name) else { throw GraphError(description: "\(name): mount from=\(from) has no result") }
-                input = KeyInput(link: g.key(v), selector: Definition.selector([source]))
+                key = KeyInput(link: g.key(v), selector: BuildKitCacheMap.execSelector(input.selectors))
                 inputVertices.append(v)
-            } else {
-                let resolved = try g.context.resolveBindSource(source, step: name)
-                let content = try g.context.checksum([resolved], step: name)
-                input = KeyInput(link: try g.contentRoot(content), selector: Definition.selector([source]))
+            case .context:
+                let paths = try BuildKitCacheMap.dedupePaths(input.selectors).map { p throws(GraphError) in
+                    try g.context.resolveBindSource(String(p.dropFirst()), step: name)
+                }
+                key = KeyInput(link: try g.contentRoot(try g.context.buildKitChecksum(paths, step: name)), selector: nil)
             }
-            inputs.append([input])
-            facts[FactName.mountPrefix + m.target] = StepFacts.hidden("\(m)\u{0}\(input.link)")
+            inputs.append([key])
+            facts[FactName.mountPrefix + input.targets.joined(separator: ",")] = StepFacts.hidden("\(input.source)\u{0}\(key.link)")
         }
-        let key = try CacheKey(base: try g.stepDigest(def), inputs: inputs)
+        let cacheMap = BuildKitCacheMap.exec(exec.cacheMapJSON(argv: ExecOp(run: run).argv), platform: stage.platform)
+        let key = try CacheKey(base: try g.stepDigest(cacheMap), inputs: inputs)
         return g.add(name: name, op: .exec(ExecOp(run: run)), inputs: inputVertices, key: key, stage: stage, facts: facts)
     }
 

@@ -1,3 +1,4 @@
+import Foundation
 import KilnDockerfile
 import KilnOCI
 
@@ -54,6 +55,13 @@ struct GraphUnderConstruction {
         let d = try Definition.digest(definition)
         guard let e = sourceDateEpoch else { return d }
         return try Definition.digest([d.description, "source-date-epoch=\(e)"])
+    }
+
+    /// A BuildKit cache map digest, with `SOURCE_DATE_EPOCH` folded in when one is set (a
+    /// Kiln-only input: BuildKit's key has no place for it).
+    func stepDigest(_ cacheMap: Digest) -> Digest {
+        guard let e = sourceDateEpoch else { return cacheMap }
+        return Digest.of(Data("\(cacheMap)\u{0}source-date-epoch=\(e)".utf8))
     }
 
     /// The vertex of base image `ref` (added once, however many steps use it).

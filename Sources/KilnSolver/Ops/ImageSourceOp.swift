@@ -19,13 +19,11 @@ public struct ImageSourceOp: Sendable {
         [FactName.image: img.reference, FactName.digest: img.manifestDigest.description, FactName.platform: img.platform.description]
     }
 
-    /// Its key (manifest digest + platform) and an alternative by rootfs ChainID, which still
-    /// matches when the same image is pushed again under another manifest.
+    /// Its key as BuildKit's image source gives it (manifest digest + platform) and an
+    /// alternative by rootfs ChainID, which still matches when the same layers are pushed again
+    /// under another manifest.
     static func keys(_ img: ResolvedImage) throws(GraphError) -> (CacheKey, CacheKey) {
-        struct ImageDef: Encodable { var type = "kiln.source.image.v0"; var digest: String; var platform: String }
-        struct ChainDef: Encodable { var type = "kiln.source.rootfs.v0"; var chainID: String; var platform: String }
-        let platform = img.platform.description
-        return (try CacheKey(base: try Definition.digest(ImageDef(digest: img.manifestDigest.description, platform: platform))),
-                try CacheKey(base: try Definition.digest(ChainDef(chainID: img.chainID.description, platform: platform))))
+        (try CacheKey(base: BuildKitCacheMap.image(manifest: img.manifestDigest, platform: img.platform)),
+         try CacheKey(base: BuildKitCacheMap.rootfs(chainID: img.chainID)))
     }
 }
