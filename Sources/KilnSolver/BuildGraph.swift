@@ -187,6 +187,8 @@ public struct GraphBuilder: Sendable {
                 do throws(GraphError) {
                     switch step.kind {
                     case .run(let run): state = try ExecOp.lower(run, name: name, stage: stage, state: state, into: &g)
+                    // As BuildKit's frontend: WORKDIR / makes no directory and no step.
+                    case .workdir(let path) where path == "/": continue
                     case .workdir(let path): state = try MkdirOp.lower(path: path, user: step.user, name: name, stage: stage, state: state, into: &g)
                     case .copy(let copy): state = try CopyOp.lower(copy, name: name, stage: stage, state: state, into: &g)
                     default: continue
