@@ -195,7 +195,7 @@ let package = Package(
         ),
         .testTarget(
             name: "KilnStoreTests",
-            dependencies: ["KilnStore", "KilnArchive", "KilnOCI", "KilnTestSupport"],
+            dependencies: ["KilnStore", "KilnArchive", "KilnOCI", "KilnTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict
         ),
         .testTarget(

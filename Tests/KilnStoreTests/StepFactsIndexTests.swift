@@ -1,6 +1,7 @@
 import Foundation
 import KilnOCI
-import KilnStore
+@testable import KilnStore
+import GRDB
 import KilnTestSupport
 import Testing
 
@@ -30,5 +31,27 @@ import Testing
         try await store.removeResults([Self.digest("old")])
         #expect(try await store.facts(Self.digest("old")) == nil)
         #expect(try await store.factsCandidates(parent: parent, slot: "none").count == 1)
+    }
+}
+
+/// A root last used by a Kiln whose keys were its own: opening it drops those results (their
+/// ids can never match a BuildKit key), their facts and links with them.
+@Suite struct KeySchemeMigrationTests {
+    @Test func resultsUnderTheEarlierKeysAreDropped() async throws {
+        let dir = try TemporaryDirectory()
+        try FileManager.default.createDirectory(atPath: dir.path, withIntermediateDirectories: true)
+        let old = try DatabaseQueue(path: dir.path + "/metadata.db")
+        try ContentStore.migrator.migrate(old, upTo: "v5-step-facts")
+        try await old.write { db in
+            try db.execute(sql: """
+                INSERT INTO cache_result (key_id, record_digest, description, layers, created_at, last_used_at)
+                VALUES ('sha256:\(String(repeating: "1", count: 64))', 'sha256:\(String(repeating: "2", count: 64))', 'old step', '[]', 1, 1);
+                INSERT INTO step_facts (key_id, parent, slot, facts, created_at) VALUES ('sha256:\(String(repeating: "1", count: 64))', NULL, 's', '{}', 1);
+                """)
+        }
+        try old.close()
+        let store = try ContentStore(root: dir.path)
+        #expect(try await store.cacheEntries().isEmpty)
+        #expect(try await store.facts(Digest(parsing: "sha256:" + String(repeating: "1", count: 64))) == nil)
     }
 }
