@@ -8,16 +8,11 @@ import Testing
 /// `--cache-to type=local,mode=max`, gives every record BuildKit recorded as stable — digests,
 /// inputs, selectors (`compare.py`); where BuildKit exports nothing, Kiln exports nothing.
 @Suite(.serialized) struct BuildKitKeysTests {
-    static let registry = Task { try await TestRegistry() }
-    static let pushed = Task { () throws -> String in
-        let host = try await registry.value.host
-        _ = try await ProcessRunner.run(["python3", BuildKitOracle.directory + "/pushbase.py", host])
-        return host
-    }
-
     @Test(arguments: BuildKitOracle.cases)
     func everyStableRecordIsBuildKits(_ name: String) async throws {
-        let host = try await Self.pushed.value
+        let registry = try await TestRegistry()
+        let host = registry.host
+        _ = try await ProcessRunner.run(["python3", BuildKitOracle.directory + "/pushbase.py", host])
         let dir = try TemporaryDirectory("kiln-bk-keys")
         let ctx = dir.file("ctx")
         try BuildKitOracle.copyContext(name, to: ctx)
