@@ -32,6 +32,7 @@ public actor ImageResolver {
         }
         let ref = try Reference(parsing: reference)
         var top = try await client.manifest(ref)
+        let resolvedDigest = top.digest
         if case .index(let index) = try top.document() {
             guard let d = index.manifest(for: platform) else {
                 let have = index.manifests.compactMap { $0.platform?.description }.joined(separator: ", ")
@@ -47,8 +48,9 @@ public actor ImageResolver {
             throw RegistryError.invalidResponse(url: ref.description, reason: "config lists \(config.diffIDs.count) diff_ids for \(manifest.layers.count) layers")
         }
         try await store.addSources(manifest.layers.map(\.digest), repository: ref.name)
-        let img = ResolvedImage(reference: reference, manifestDigest: top.digest, config: config, platform: platform,
+        var img = ResolvedImage(reference: reference, manifestDigest: top.digest, config: config, platform: platform,
                                 layers: manifest.layers, repository: ref.name)
+        img.resolvedDigest = resolvedDigest
         cache[reference] = img
         return img
     }

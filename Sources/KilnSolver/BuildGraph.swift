@@ -19,6 +19,9 @@ public struct ResolvedImage: Sendable, Hashable {
     public var layers: [Descriptor]
     /// `registry/repository` it came from (where its blobs can be fetched or mounted from).
     public var repository: String?
+    /// The digest the reference resolved to — an index's, for a multi-platform image — which
+    /// BuildKit's image key is made of (nil: the manifest's).
+    public var resolvedDigest: Digest?
 
     /// A resolved image.
     public init(reference: String, manifestDigest: Digest, config: ImageConfig, platform: Platform,

@@ -8,7 +8,7 @@ import KilnSystem
 extension Worker {
     /// The key of a step that reads files from other stages, with each such stage's key replaced
     /// by BuildKit's content key over exactly the files read (``BuildKitContentHash``, no
-    /// selector): for `RUN --mount=from=` the mounted paths, for `COPY --from=` the sources.
+    /// selector): for `RUN --mount=from=` the mounted paths, for `COPY --from=` (a stage or an image) the sources.
     public func contentKey(_ vertex: Vertex, key: CacheKey, inputs: [[CachedLayer]]) async throws -> ContentKey? {
         var keyInputs = key.inputs
         var roots: [CacheKey] = []
@@ -32,7 +32,10 @@ extension Worker {
                 changed = true
             }
         case .copy(let op):
-            guard case .stage = op.copy.from else { return nil }
+            switch op.copy.from {
+            case .stage, .image: break  // BuildKit's content alternative for any LLB input
+            case .context, .named: return nil  // keyed by content already
+            }
             let position = op.onBase ? 1 : 0
             let keyPosition = position + op.copy.heredocs.count
             guard position < inputs.count, keyPosition < keyInputs.count else { return nil }

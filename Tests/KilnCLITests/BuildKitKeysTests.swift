@@ -1,4 +1,6 @@
 import Foundation
+import KilnOCI
+import KilnRegistry
 import KilnSystem
 import KilnTestSupport
 import Testing
@@ -40,7 +42,7 @@ import Testing
 @Suite(.serialized) struct ContentAlternativeExportTests {
     @Test func warmAndImportedBuildsExportTheSameConfig() async throws {
         let rig = try await CLIRig.make()
-        try rig.dockerfile("FROM BASE AS build\nRUN echo built > /x.txt\nFROM BASE\nCOPY --from=build /x.txt /x.txt\n")
+        try rig.dockerfile("FROM BASE AS build\nRUN echo built > /x.txt\nFROM BASE\nCOPY --from=build /x.txt /x.txt\nCOPY --from=BASE /etc/passwd /p\n")
         func export(root: String, to dest: String, from: String? = nil) async throws -> Data {
             var args = ["build", "--root", rig.dir.file(root), "--progress", "plain", "--cache-to", "type=local,dest=\(rig.dir.file(dest)),mode=max"]
             if let from { args += ["--cache-from", "type=local,src=\(rig.dir.file(from))"] }
@@ -54,9 +56,47 @@ import Testing
         }
         let cold = try await export(root: "root1", to: "cold")
         let records = try JSONSerialization.jsonObject(with: cold) as? [String: Any]
-        let copy = (records?["records"] as? [[String: Any]])?.first { (($0["inputs"] as? [[Any]])?.count ?? 0) == 2 }
-        #expect(((copy?["inputs"] as? [[Any]])?[1].count ?? 0) == 2, "the stage's key and the content of /x.txt: \(String(decoding: cold, as: UTF8.self))")
+        let copies = (records?["records"] as? [[String: Any]] ?? []).filter { (($0["inputs"] as? [[Any]])?.count ?? 0) == 2 }
+        #expect(copies.count == 2)
+        // The stage's key (an image: both of its roots) with the paths as selector, and the
+        // content copied without one.
+        let alternatives = copies.map { (($0["inputs"] as? [[[String: Any]]])?[1] ?? []) }
+        #expect(alternatives.map(\.count).sorted() == [2, 3], "\(String(decoding: cold, as: UTF8.self))")
+        #expect(alternatives.allSatisfy { $0.filter { $0["selector"] == nil }.count == 1 })
         #expect(try await export(root: "root1", to: "warm") == cold)
         #expect(try await export(root: "root2", to: "imported", from: "cold") == cold)
+    }
+}
+
+/// A multi-platform base is keyed, as BuildKit keys it, by the digest its tag resolves to —
+/// the index's — with the platform.
+@Suite(.serialized) struct IndexBaseKeyTests {
+    @Test func anIndexedBaseIsKeyedByTheIndexDigest() async throws {
+        let rig = try await CLIRig.make()
+        let indexed = "\(rig.registry.host)/idx/base:1"
+        try rig.dockerfile("FROM BASE\nRUN echo base > /base\n")
+        let push = try await KilnProcess.run(["build", "--root", rig.dir.file("root0"), "--progress", "plain", "--push", "-t", indexed,
+                                              "--annotation", "index:org.opencontainers.image.description=indexed", rig.dir.file("ctx")])
+        #expect(push.status == 0, "\(push.errorText)")
+        var config = RegistryConfiguration()
+        config.certsDirectory = nil
+        let index = try await RegistryClient.withClient(configuration: config, credentials: AnonymousCredentials()) { client in
+            try await client.manifestDescriptor(try Reference(parsing: indexed))
+        }
+        #expect(index?.mediaType == MediaType.ociIndex)
+        try rig.dockerfile("FROM \(indexed)\nRUN echo on top > /top\n")
+        let out = rig.dir.file("out")
+        let r = try await KilnProcess.run(["build", "--root", rig.dir.file("root1"), "--progress", "plain",
+                                           "--cache-to", "type=local,dest=\(out),mode=max", rig.dir.file("ctx")])
+        #expect(r.status == 0, "\(r.errorText)")
+        // sha256("<sha256(buildkit.source.v0:<sha256(key JSON)>)>@0")
+        let key = Digest.of(Data(#"{"Digest":"\#(index?.digest.description ?? "")","OS":"linux","Arch":"amd64"}"#.utf8))
+        let cacheMap = Digest.of(Data("buildkit.source.v0:\(key)".utf8))
+        let record = Digest.of(Data("\(cacheMap)@0".utf8)).description
+        let layout = try String(contentsOfFile: out + "/index.json", encoding: .utf8)
+        let configs = try FileManager.default.contentsOfDirectory(atPath: out + "/blobs/sha256").compactMap {
+            try? String(contentsOfFile: out + "/blobs/sha256/" + $0, encoding: .utf8)
+        }.filter { $0.contains("\"records\"") }
+        #expect(configs.contains { $0.contains(record) }, "no record \(record) in \(configs) (\(layout))")
     }
 }

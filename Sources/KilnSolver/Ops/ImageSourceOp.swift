@@ -23,7 +23,7 @@ public struct ImageSourceOp: Sendable {
     /// alternative by rootfs ChainID, which still matches when the same layers are pushed again
     /// under another manifest.
     static func keys(_ img: ResolvedImage) throws(GraphError) -> (CacheKey, CacheKey) {
-        (try CacheKey(base: BuildKitCacheMap.image(manifest: img.manifestDigest, platform: img.platform)),
+        (try CacheKey(base: BuildKitCacheMap.image(manifest: img.resolvedDigest ?? img.manifestDigest, platform: img.platform)),
          try CacheKey(base: BuildKitCacheMap.rootfs(chainID: img.chainID)))
     }
 }
