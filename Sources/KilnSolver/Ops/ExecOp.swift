@@ -43,35 +43,6 @@ public struct ExecOp: Sendable {
         }
     }
 
-    /// What the key covers of the command itself.
-    struct KeyDefinition: Encodable {
-        var type = "kiln.exec.v0"
-        var command: [String]
-        var heredocs: [String]
-        var env: [String]
-        var cwd: String
-        var user: String
-        var network: String
-        var mounts: [String]
-        var platform: String
-        /// Only when set, so keys of steps without it do not change.
-        var hostname: String?
-        /// `--add-host` entries (`name=address`); left out when there are none.
-        var extraHosts: [String]?
-    }
-
-    var definition: KeyDefinition {
-        let command: [String]
-        switch run.command {
-        case .exec(let argv): command = argv
-        case .shell(let s): command = run.shell + [s]
-        }
-        return KeyDefinition(command: command, heredocs: run.heredocs.map { "\($0.name)\u{0}\($0.expand)\u{0}\($0.content)" },
-                          env: run.env.map { "\($0.0)=\($0.1)" } + run.buildArgs.map { "\($0.0)=\($0.1)" },
-                          cwd: run.workdir, user: run.user, network: run.network ?? "default", mounts: run.mounts, platform: "",
-                             hostname: run.hostname, extraHosts: run.extraHosts.isEmpty ? nil : run.extraHosts.map { "\($0.0)=\($0.1)" })
-    }
-
     /// Adds the vertex for `run` on top of `state`, keyed as BuildKit keys its exec op: the
     /// op's cache map (``BuildKitExec``), the stage's filesystem with selector `/`, and for
     /// the bind mounts' sources one input each — the context by the content of the paths
@@ -79,12 +50,10 @@ public struct ExecOp: Sendable {
     /// selector (a content alternative is added once the stage is solved).
     static func lower(_ run: RunStep, name: String, stage: PlannedStage, state: Int?,
                       into g: inout GraphUnderConstruction) throws(GraphError) -> Int {
-        var def = ExecOp(run: run).definition
-        def.platform = stage.platform.description
         let exec = BuildKitExec(run: run, onBase: state != nil)
         var inputs = state.map { [[KeyInput(link: g.key($0), selector: BuildKitCacheMap.execSelector(["/"]))]] } ?? []
         var inputVertices = state.map { [$0] } ?? []
-        var facts = self.facts(run, definition: def)
+        var facts = self.facts(run, platform: stage.platform)
         for input in exec.inputs {
             let key: KeyInput
             switch input.source {
@@ -108,13 +77,22 @@ public struct ExecOp: Sendable {
 
     /// The facts of a RUN's definition: its command, variables, place, user, network, secrets
     /// and mounts other than binds (whose facts name what they read).
-    static func facts(_ run: RunStep, definition def: KeyDefinition) -> [String: String] {
-        var facts = [FactName.command: StepFacts.hidden((def.command + def.heredocs).joined(separator: "\u{0}")),
-                     FactName.workdir: def.cwd, FactName.user: def.user, FactName.network: def.network, FactName.platform: def.platform]
+    static func facts(_ run: RunStep, platform: Platform) -> [String: String] {
+        let command: [String]
+        switch run.command {
+        case .exec(let argv): command = argv
+        case .shell(let s): command = run.shell + [s]
+        }
+        let heredocs = run.heredocs.map { "\($0.name)\u{0}\($0.expand)\u{0}\($0.content)" }
+        var facts = [FactName.command: StepFacts.hidden((command + heredocs).joined(separator: "\u{0}")),
+                     FactName.workdir: run.workdir, FactName.user: run.user, FactName.network: run.network ?? "default",
+                     FactName.platform: platform.description]
         for (k, v) in run.env { facts[FactName.envPrefix + k] = StepFacts.hidden(v) }
         for (k, v) in run.buildArgs { facts[FactName.argPrefix + k] = StepFacts.hidden(v) }
-        if let h = def.hostname { facts[FactName.hostname] = StepFacts.hidden(h) }
-        if let hosts = def.extraHosts { facts[FactName.extraHosts] = StepFacts.hidden(hosts.joined(separator: "\u{0}")) }
+        if let h = run.hostname { facts[FactName.hostname] = StepFacts.hidden(h) }
+        if !run.extraHosts.isEmpty {
+            facts[FactName.extraHosts] = StepFacts.hidden(run.extraHosts.map { "\($0.0)=\($0.1)" }.joined(separator: "\u{0}"))
+        }
         let secrets = run.parsedMounts.filter { $0.kind == .secret }.compactMap { $0.id ?? $0.source }.sorted()
         if !secrets.isEmpty { facts[FactName.secrets] = secrets.joined(separator: ",") }
         for m in run.parsedMounts where m.kind != .bind && m.kind != .secret {
