@@ -7,11 +7,7 @@ import KilnOCI
 public enum BuildKitCacheMap {
     /// `buildkit.source.v0:` + the key of an image by manifest digest and platform.
     public static func image(manifest: Digest, platform: Platform) -> Digest {
-        let key = GoJSON.fields([
-            ("Digest", .string(manifest.description)), ("OS", .string(platform.os)), ("Arch", .string(platform.architecture)),
-            ("Variant", nonEmpty(platform.variant)), ("OSVersion", nonEmpty(platform.osVersion)),
-            ("OSFeatures", (platform.osFeatures ?? []).isEmpty ? nil : .array((platform.osFeatures ?? []).map(GoJSON.string))),
-        ])
+        let key = GoJSON.fields([("Digest", .string(manifest.description))] + platformFields(platform))
         return source(Digest.of(key.data).description)
     }
 
@@ -24,11 +20,7 @@ public enum BuildKitCacheMap {
     /// An exec op's cache map: its JSON (mount selectors and cache-mount ids as the op clears
     /// them) with the platform.
     public static func exec(_ op: GoJSON, platform: Platform) -> Digest {
-        Digest.of(GoJSON.fields([
-            ("Type", .string("buildkit.exec.v0")), ("Exec", op), ("OS", .string(platform.os)), ("Arch", .string(platform.architecture)),
-            ("Variant", nonEmpty(platform.variant)), ("OSVersion", nonEmpty(platform.osVersion)),
-            ("OSFeatures", (platform.osFeatures ?? []).isEmpty ? nil : .array((platform.osFeatures ?? []).map(GoJSON.string))),
-        ]).data)
+        Digest.of(GoJSON.fields([("Type", .string("buildkit.exec.v0")), ("Exec", op)] + platformFields(platform)).data)
     }
 
     /// A file op's cache map: each action's JSON (as base64, Go's `[]byte`), and the actions'
@@ -79,6 +71,14 @@ public enum BuildKitCacheMap {
         let unique = Set(paths)
         guard unique.count > 1 else { return Array(unique) }
         return unique.filter { p in !unique.contains { q in q != p && p.hasPrefix(q.hasSuffix("/") ? q : q + "/") } }.sorted()
+    }
+
+    /// `OS`, `Arch` and, when set, `Variant`, `OSVersion`, `OSFeatures`, as both cache maps
+    /// write a platform.
+    static func platformFields(_ platform: Platform) -> [(String, GoJSON?)] {
+        let features = platform.osFeatures ?? []
+        return [("OS", .string(platform.os)), ("Arch", .string(platform.architecture)), ("Variant", nonEmpty(platform.variant)),
+                ("OSVersion", nonEmpty(platform.osVersion)), ("OSFeatures", features.isEmpty ? nil : .array(features.map(GoJSON.string)))]
     }
 
     static func nonEmpty(_ s: String?) -> GoJSON? { (s ?? "").isEmpty ? nil : .string(s ?? "") }
