@@ -45,10 +45,11 @@ public enum BuildKitContentHash {
         let info = try FileInfo.lstat(path, socketsAsFiles: true)
         let header = try headerBytes(info, path: path)
         guard info.kind == .directory else {
-            var hasher = DigestHasher()
-            hasher.update(Array(header.utf8))
-            if info.kind == .regular, !info.isSocket { try hashContent(path, into: &hasher) }
-            let d = hasher.finalize()
+            let hasher = DigestingSink()
+            try Data(header.utf8).withUnsafeBytes { try hasher.write($0) }
+            if info.kind == .regular, !info.isSocket { try FileSource(path: path, noFollow: true).copy(to: hasher) }
+            try hasher.finish()
+            let d = hasher.digest
             observe?(Entry(path: rel, isDirectory: false, mode: info.mode, uid: info.uid, gid: info.gid, size: info.size, digest: d))
             return d
         }
@@ -65,29 +66,31 @@ public enum BuildKitContentHash {
         return list.finalize()
     }
 
-    /// The tarsum v1 header of a path, as BuildKit writes it before the content.
-    static func headerBytes(_ info: FileInfo, path: String) throws -> String {
-        let link = info.kind == .symlink ? try readLink(path) : ""
-        let size = info.kind == .regular && !info.isSocket ? info.size : 0
-        var text = "name" + "mode\(info.mode)" + "uid\(info.uid)" + "gid\(info.gid)" + "size\(size)"
-            + "typeflag\(Character(Unicode.Scalar(info.kind.typeflag)))" + "linkname\(link)" + "uname" + "gname"
-        let isDevice = info.kind == .characterDevice || info.kind == .blockDevice
-        text += "devmajor\(isDevice ? info.rdevMajor : 0)" + "devminor\(isDevice ? info.rdevMinor : 0)"
-        for (k, v) in try readXattrs(path).sorted(by: { $0.key < $1.key })
-        where k == "security.capability" || (!k.hasPrefix("security.") && !k.hasPrefix("system.")) {
-            text += k + String(decoding: v, as: UTF8.self)
-        }
-        return text
+    /// The checksum of a regular file that is not on disk (a heredoc's, in the mkfile op's
+    /// result): owned by root, with `mode` and `content`.
+    public static func fileChecksum(mode: UInt32, content: Data) -> Digest {
+        var bytes = Data(header(mode: mode, uid: 0, gid: 0, size: Int64(content.count), typeflag: TarEntry.Kind.regular.typeflag).utf8)
+        bytes.append(content)
+        return Digest.of(bytes)
     }
 
-    static func hashContent(_ path: String, into hasher: inout DigestHasher) throws {
-        let src = try FileSource(path: path, noFollow: true)
-        let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
-        defer { buf.deallocate() }
-        while true {
-            let n = try src.read(into: buf)
-            if n == 0 { break }
-            hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buf[0..<n]))
-        }
+    /// The tarsum v1 header of a path, as BuildKit writes it before the content.
+    static func headerBytes(_ info: FileInfo, path: String) throws -> String {
+        let isDevice = info.kind == .characterDevice || info.kind == .blockDevice
+        let xattrs = try readXattrs(path).filter { k, _ in k == "security.capability" || (!k.hasPrefix("security.") && !k.hasPrefix("system.")) }
+        return header(mode: info.mode, uid: info.uid, gid: info.gid, size: info.kind == .regular && !info.isSocket ? info.size : 0,
+                      typeflag: info.kind.typeflag, link: info.kind == .symlink ? try readLink(path) : "",
+                      device: isDevice ? (info.rdevMajor, info.rdevMinor) : (0, 0), xattrs: xattrs)
+    }
+
+    /// The header's fields in tarsum v1 order (`name`, `uname` and `gname` empty), then the
+    /// xattrs sorted by name.
+    static func header(mode: UInt32, uid: Int, gid: Int, size: Int64, typeflag: UInt8, link: String = "",
+                       device: (UInt32, UInt32) = (0, 0), xattrs: [String: [UInt8]] = [:]) -> String {
+        var text = "name" + "mode\(mode)" + "uid\(uid)" + "gid\(gid)" + "size\(size)"
+            + "typeflag\(Character(Unicode.Scalar(typeflag)))" + "linkname\(link)" + "uname" + "gname"
+            + "devmajor\(device.0)" + "devminor\(device.1)"
+        for (k, v) in xattrs.sorted(by: { $0.key < $1.key }) { text += k + String(decoding: v, as: UTF8.self) }
+        return text
     }
 }

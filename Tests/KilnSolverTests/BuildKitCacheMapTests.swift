@@ -38,7 +38,7 @@ import Testing
     @Test func runMountsAsTheFrontendWritesThem() throws {
         let run = try Self.run(["type=cache,target=/var/cache/apt,sharing=locked", "type=cache,target=/root/.cache",
                                 "type=secret,id=tok", "type=tmpfs,target=/tmp", "type=bind,source=src,target=/src"], network: "host")
-        let json = BuildKitExec(run: run, onBase: true).cacheMapJSON(argv: ["/bin/sh", "-c", "true"]).text
+        let json = BuildKitExec(run: run, onBase: true).cacheMapJSON(ExecOp(run: run)).text
         #expect(json.contains(#"{"input":-1,"dest":"/root/.cache","output":-1,"mountType":3,"cacheOpt":{"ID":"//root/.cache"}}"#), "\(json)")
         #expect(json.contains(#"{"input":-1,"dest":"/var/cache/apt","output":-1,"mountType":3,"cacheOpt":{}}"#), "locked sharing is cleared: \(json)")
         #expect(json.contains(#"{"input":1,"dest":"/src","output":-1,"readonly":true}"#), "\(json)")

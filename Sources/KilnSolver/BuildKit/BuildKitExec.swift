@@ -41,7 +41,7 @@ public struct BuildKitExec: Sendable {
         self.onBase = onBase
         for m in sortedMounts where m.kind == .bind {
             let source: Source = m.from.map { .stage($0) } ?? .context
-            let selector = FSPath.join("/", DockerIgnore.clean(m.source ?? ""))
+            let selector = BuildKitFile.selectorPath(m.source ?? "")
             if let i = inputs.firstIndex(where: { $0.source == source }) {
                 inputs[i].selectors.append(selector)
                 inputs[i].targets.append(m.target)
@@ -56,8 +56,8 @@ public struct BuildKitExec: Sendable {
         run.parsedMounts.filter { $0.kind != .secret }.sorted { $0.target < $1.target }
     }
 
-    /// The op's JSON as its cache map hashes it.
-    func cacheMapJSON(argv: [String]) -> GoJSON {
+    /// The JSON of `op` (this RUN's) as its cache map hashes it.
+    func cacheMapJSON(_ op: ExecOp) -> GoJSON {
         var kiln: [(String, GoJSON?)] = []
         var mounts: [GoJSON] = [.fields([("input", onBase ? nil : .int(-1)), ("dest", .string("/"))])]
         for m in sortedMounts {
@@ -74,7 +74,7 @@ public struct BuildKitExec: Sendable {
                                        ("mode", .int(Int64(m.mode ?? 0o400))), ("optional", m.required ? nil : .bool(true))])),
             ]))
         }
-        if let script = ExecOp(run: run).script {
+        if let script = op.script {
             // A heredoc with a shebang runs as a file BuildKit would mount from another op.
             kiln.append(("script", .string("\(script.name)\u{0}\(script.content)")))
         }
@@ -85,7 +85,7 @@ public struct BuildKitExec: Sendable {
         default: nil
         }
         return .fields([
-            ("meta", meta(argv: argv)),
+            ("meta", meta(argv: op.argv)),
             ("mounts", mounts.count == 1 ? nil : .array(mounts)),
             ("network", network),
             ("kiln", kiln.isEmpty ? nil : .fields(kiln)),

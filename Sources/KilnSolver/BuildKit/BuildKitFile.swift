@@ -1,4 +1,5 @@
 import Foundation
+import KilnArchive
 import KilnDockerfile
 import KilnOCI
 import KilnSystem
@@ -63,16 +64,13 @@ enum BuildKitFile {
 
     /// The content checksum BuildKit gives a heredoc's file in its mkfile op's result.
     static func heredocChecksum(_ heredoc: Instruction.Heredoc) -> Digest {
-        let data = Data(heredoc.content.utf8)
-        var header = Data("namemode420uid0gid0size\(data.count)typeflag0linknameunamegnamedevmajor0devminor0".utf8)
-        header.append(data)
-        return Digest.of(header)
+        BuildKitContentHash.fileChecksum(mode: 0o644, content: Data(heredoc.content.utf8))
     }
 
     /// A copy source as BuildKit names it in the action: the base name of its clean absolute
     /// path (`/` for the root).
     static func baseName(_ source: String) -> String {
-        let clean = FSPath.join("/", DockerIgnore.clean(source))
+        let clean = selectorPath(source)
         return clean == "/" ? "/" : FSPath.base(clean)
     }
 

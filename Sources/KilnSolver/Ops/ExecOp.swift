@@ -70,9 +70,10 @@ public struct ExecOp: Sendable {
             inputs.append([key])
             facts[FactName.mountPrefix + input.targets.joined(separator: ",")] = StepFacts.hidden("\(input.source)\u{0}\(key.link)")
         }
-        let cacheMap = BuildKitCacheMap.exec(exec.cacheMapJSON(argv: ExecOp(run: run).argv), platform: stage.platform)
-        let key = try CacheKey(base: try g.stepDigest(cacheMap), inputs: inputs)
-        return g.add(name: name, op: .exec(ExecOp(run: run)), inputs: inputVertices, key: key, stage: stage, facts: facts)
+        let op = ExecOp(run: run)
+        let cacheMap = BuildKitCacheMap.exec(exec.cacheMapJSON(op), platform: stage.platform)
+        let key = try CacheKey(base: g.stepDigest(cacheMap), inputs: inputs)
+        return g.add(name: name, op: .exec(op), inputs: inputVertices, key: key, stage: stage, facts: facts)
     }
 
     /// The facts of a RUN's definition: its command, variables, place, user, network, secrets

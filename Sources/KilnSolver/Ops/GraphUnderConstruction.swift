@@ -49,16 +49,9 @@ struct GraphUnderConstruction {
         return root.id
     }
 
-    /// A step's definition digest, with `SOURCE_DATE_EPOCH` folded in when one is set (layers
-    /// clamp mtimes to it, so it changes what every step makes).
-    func stepDigest<T: Encodable>(_ definition: T) throws(GraphError) -> Digest {
-        let d = try Definition.digest(definition)
-        guard let e = sourceDateEpoch else { return d }
-        return try Definition.digest([d.description, "source-date-epoch=\(e)"])
-    }
-
-    /// A BuildKit cache map digest, with `SOURCE_DATE_EPOCH` folded in when one is set (a
-    /// Kiln-only input: BuildKit's key has no place for it).
+    /// A BuildKit cache map digest, with `SOURCE_DATE_EPOCH` folded in when one is set (layers
+    /// clamp mtimes to it, so it changes what every step makes; BuildKit's key has no place
+    /// for it).
     func stepDigest(_ cacheMap: Digest) -> Digest {
         guard let e = sourceDateEpoch else { return cacheMap }
         return Digest.of(Data("\(cacheMap)\u{0}source-date-epoch=\(e)".utf8))
