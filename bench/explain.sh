@@ -2,9 +2,9 @@
 # What `--explain` costs, and what keeping the facts it reads costs every build. On a Debian
 # bookworm minbase base (scripts/make-debian-base.sh), a context of 2000 small files plus one
 # that changes; the Dockerfile copies both and runs four RUNs:
-#  1. fully cached on the same root, median of RUNS, without and with --explain;
+#  1. fully cached on the same root, median of RUNS, without and with --explain (alternating);
 #  2. the changing file rewritten before each build (its COPY and the four RUNs miss, each with
-#     a reason to give), median of RUNS, without and with --explain.
+#     a reason to give), median of RUNS, without and with --explain (alternating).
 # Goal: --explain under 5 % of a warm build's time. With BASELINE_KILN=… an older binary runs
 # the same builds without --explain in the same session (the cost of keeping the facts).
 # Usage: [BASELINE_KILN=/path/to/old/kiln] [RUNS=7] bench/explain.sh
@@ -37,28 +37,29 @@ echo 0 >"$ctx/app.txt"
   for i in 1 2 3 4; do echo "RUN cat /app.txt > /out$i"; done
 } >"$ctx/Dockerfile"
 
-# The median wall time of RUNS builds; $1 binary, $2 root, $3 "change" rewrites app.txt first,
-# the rest are extra flags.
+# Median wall times over RUNS rounds of builds on one root; $1 binary, $2 root, $3 "change"
+# rewrites app.txt before every build, $4 "explain" also times --explain: each round builds
+# without, then with it, so both see the same root and the same machine moment. Prints
+# "WITHOUT [WITH]".
 timed() {
-  local bin=$1 root=$2 change=$3 t0 t1 times=()
-  shift 3
+  local bin=$1 root=$2 change=$3 explain=${4:-} t0 t1 plain=() explained=()
   for r in $(seq 1 "$RUNS"); do
     if [[ $change == change ]]; then echo "$RANDOM$r" >"$ctx/app.txt"; fi
-    t0=$(now); "$bin" build --root "$root" --progress quiet "$@" "$ctx" >/dev/null; t1=$(now)
-    times+=("$(sub "$t1" "$t0")")
+    t0=$(now); "$bin" build --root "$root" --progress quiet "$ctx" >/dev/null; t1=$(now)
+    plain+=("$(sub "$t1" "$t0")")
+    [[ $explain == explain ]] || continue
+    if [[ $change == change ]]; then echo "$RANDOM$r-x" >"$ctx/app.txt"; fi
+    t0=$(now); "$bin" build --root "$root" --progress quiet --explain "$ctx" >/dev/null; t1=$(now)
+    explained+=("$(sub "$t1" "$t0")")
   done
-  printf '%s\n' "${times[@]}" | median
+  echo "$(printf '%s\n' "${plain[@]}" | median) $( ((${#explained[@]})) && printf '%s\n' "${explained[@]}" | median)"
 }
 
 measure() {  # $1 label, $2 binary, $3 "explain" to also time --explain
   local root=$work/$1-root
   "$2" build --root "$root" --progress quiet "$ctx" >/dev/null
-  eval "${1}_warm=$(timed "$2" "$root" same)"
-  eval "${1}_miss=$(timed "$2" "$root" change)"
-  if [[ ${3:-} == explain ]]; then
-    eval "${1}_warm_explain=$(timed "$2" "$root" same --explain)"
-    eval "${1}_miss_explain=$(timed "$2" "$root" change --explain)"
-  fi
+  read -r "${1}_warm" "${1}_warm_explain" <<<"$(timed "$2" "$root" same "${3:-}")"
+  read -r "${1}_miss" "${1}_miss_explain" <<<"$(timed "$2" "$root" change "${3:-}")"
 }
 
 measure kiln "$KILN" explain

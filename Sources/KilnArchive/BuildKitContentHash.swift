@@ -40,7 +40,12 @@ public enum BuildKitContentHash {
     /// path covered, directories before what they hold.
     public static func checksum(root: String, relative: String, excluded: (String) -> Bool = { _ in false },
                                 observe: ((Entry) -> Void)? = nil) throws -> Digest {
-        let rel = relative.split(separator: "/").joined(separator: "/")
+        try checksum(root: root, clean: relative.split(separator: "/").joined(separator: "/"), excluded: excluded, observe: observe)
+    }
+
+    /// ``checksum(root:relative:excluded:observe:)`` of a path already without empty or
+    /// leading components (the recursion makes each child's path so).
+    static func checksum(root: String, clean rel: String, excluded: (String) -> Bool, observe: ((Entry) -> Void)?) throws -> Digest {
         let path = rel.isEmpty ? root : root + "/" + rel
         let info = try FileInfo.lstat(path, socketsAsFiles: true)
         let header = try headerBytes(info, path: path)
@@ -60,7 +65,7 @@ public enum BuildKitContentHash {
         for name in try listDirectory(path) {
             let child = rel.isEmpty ? name : rel + "/" + name
             if excluded(child) { continue }
-            let d = try checksum(root: root, relative: child, excluded: excluded, observe: observe)
+            let d = try checksum(root: root, clean: child, excluded: excluded, observe: observe)
             list.update(Array("\u{0}\(name)\(d)".utf8))
         }
         return list.finalize()

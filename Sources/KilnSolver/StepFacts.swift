@@ -81,18 +81,30 @@ extension StepFacts {
     /// directory, at the deepest level that fits.
     public static let fileFactLimit = 256
 
+    /// One file fact: its name (`prefix` + path), the path's components, and its value.
+    struct FileRow {
+        var name: String
+        var components: [String]
+        var value: String
+    }
+
     /// Facts for the context files a checksum covered, keyed `prefix` + path.
     static func files(_ entries: [BuildKitContentHash.Entry], prefix: String = FactName.filePrefix,
                       limit: Int = fileFactLimit) -> [String: String] {
-        var exact: [String: String] = [:]
-        for e in entries { exact[prefix + (e.path.isEmpty ? "." : e.path)] = fileValue(e) }
-        guard exact.count > limit else { return exact }
-        let maxDepth = entries.map { FSPath.components($0.path).count }.max() ?? 1
+        var rows: [String: FileRow] = [:]
+        var maxDepth = 1
+        for e in entries {
+            let path = e.path.isEmpty ? "." : e.path
+            let components = FSPath.components(path)
+            if !e.path.isEmpty { maxDepth = max(maxDepth, components.count) }
+            rows[prefix + path] = FileRow(name: prefix + path, components: components, value: fileValue(e))
+        }
+        guard rows.count > limit else { return rows.mapValues(\.value) }
         for depth in stride(from: maxDepth - 1, through: 1, by: -1) {
-            let grouped = group(exact, prefix: prefix, depth: depth)
+            let grouped = group(Array(rows.values), prefix: prefix, depth: depth)
             if grouped.count <= limit { return grouped }
         }
-        let all = exact.map { $0.key + "\u{0}" + $0.value }.sorted().joined(separator: "\u{0}")
+        let all = rows.values.map { $0.name + "\u{0}" + $0.value }.sorted().joined(separator: "\u{0}")
         return [prefix + "./": hidden(all)]
     }
 
@@ -105,14 +117,13 @@ extension StepFacts {
 
     /// Paths deeper than `depth` components folded into their directory (`file:DIR/`), whose
     /// value is a digest of everything below it.
-    static func group(_ exact: [String: String], prefix: String, depth: Int) -> [String: String] {
+    static func group(_ rows: [FileRow], prefix: String, depth: Int) -> [String: String] {
         var members: [String: [String]] = [:]
         var out: [String: String] = [:]
-        for (name, value) in exact {
-            let components = FSPath.components(String(name.dropFirst(prefix.count)))
-            if components.count <= depth { out[name] = value; continue }
-            let dir = prefix + components.prefix(depth).joined(separator: "/") + "/"
-            members[dir, default: []].append(name + "\u{0}" + value)
+        for row in rows {
+            if row.components.count <= depth { out[row.name] = row.value; continue }
+            let dir = prefix + row.components.prefix(depth).joined(separator: "/") + "/"
+            members[dir, default: []].append(row.name + "\u{0}" + row.value)
         }
         for (dir, list) in members { out[dir] = hidden(list.sorted().joined(separator: "\u{0}")) }
         return out
